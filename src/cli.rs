@@ -1,0 +1,205 @@
+//! The command line as clap sees it: raw flags only. `settings` validates them before anything
+//! runs. Doc comments here are the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "licshift",
+    version,
+    about = "Plan and verify the move of a Microsoft 365 / Entra ID tenant from direct license assignment to group-based licensing, service plan by service plan."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load and validate a snapshot; summarise users, SKUs and seats, groups, templates and
+    /// assignments, and list every problem found.
+    Inspect {
+        /// Snapshot folder of exports, or one workbook with a sheet per file.
+        snapshot: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+    /// Per user and service plan: today's sources against what the groups alone will give.
+    Diff {
+        snapshot: PathBuf,
+        /// Only this user (UPN or object id).
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// `changed` rows (gained or lost plans) or `all` rows.
+        #[arg(long = "diff", value_enum, default_value_t = DiffRows::Changed)]
+        rows: DiffRows,
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+    /// One user's every assignment, plan by plan, and why each direct assignment is removable
+    /// or blocked.
+    Explain {
+        snapshot: PathBuf,
+        /// UPN or object id.
+        user: String,
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+    /// Write the waved removal plan: prepare stage, pilot wave, later waves, sign-off report
+    /// and per-wave Graph PowerShell scripts with their rollback.
+    Plan(PlanArgs),
+    /// Re-check a plan (or a hand-edited waves.csv) against a snapshot, or an executed stage or
+    /// wave against a fresh export. Exit 0 all clear, 1 violations, 2 bad input.
+    Verify(VerifyArgs),
+    /// Print the service-plan relations in force (built-in and from a rules file) with their source.
+    Rules {
+        /// A snapshot whose `rules` file (and plans) to include.
+        snapshot: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+    /// Write a realistic synthetic snapshot, for demos and benchmarks.
+    Generate {
+        /// Number of users.
+        #[arg(long)]
+        users: u64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Replace a non-empty --out folder.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct SimArgs {
+    /// The tenant's usage location (ISO 3166 alpha-2) for users without one; overrides the
+    /// organization file.
+    #[arg(long, value_name = "CC")]
+    pub tenant_location: Option<String>,
+    /// Free seats: `standard` = Enabled − ConsumedUnits; `strict` also subtracts Warning.
+    #[arg(long, value_enum, default_value_t = SeatFormula::Standard)]
+    pub seat_formula: SeatFormula,
+    /// A rules file (overrides the snapshot's).
+    #[arg(long, value_name = "PATH")]
+    pub rules: Option<String>,
+    /// Microsoft's product/service-plan catalog CSV (overrides the snapshot's).
+    #[arg(long, value_name = "PATH")]
+    pub catalog: Option<String>,
+    #[arg(long, value_name = "PATH[#SHEET]")]
+    pub skus: Option<String>,
+    #[arg(long, value_name = "PATH[#SHEET]")]
+    pub users: Option<String>,
+    #[arg(long, value_name = "PATH[#SHEET]")]
+    pub assignments: Option<String>,
+    #[arg(long, value_name = "PATH[#SHEET]")]
+    pub groups: Option<String>,
+    #[arg(long, value_name = "PATH[#SHEET]")]
+    pub members: Option<String>,
+    #[arg(long, value_name = "PATH[#SHEET]")]
+    pub templates: Option<String>,
+    #[arg(long, value_name = "PATH[#SHEET]")]
+    pub organization: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    pub snapshot: PathBuf,
+    /// Output folder; written beside it and renamed into place, so it appears whole or not at all.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace a non-empty --out folder.
+    #[arg(long)]
+    pub force: bool,
+    /// Pilot wave size. The pilot also holds one user of every shape, even beyond this.
+    #[arg(long, default_value_t = 25)]
+    pub pilot: usize,
+    /// Each later wave is this many times the one before.
+    #[arg(long, default_value_t = 2.0)]
+    pub growth: f64,
+    /// Largest wave. 500 removals keep a wave reviewable and its script under Graph's throttling limits.
+    #[arg(long, default_value_t = 500)]
+    pub max_wave: usize,
+    /// Users (UPN or object id, one per line) to put in the last wave(s), e.g. VIPs.
+    #[arg(long, value_name = "FILE")]
+    pub exclude: Option<PathBuf>,
+    /// Keep the users that share this attribute's value (a users column, e.g. Department) in one wave.
+    #[arg(long, value_name = "ATTRIBUTE")]
+    pub wave_by: Option<String>,
+    /// Seed for choosing which users go first; the same seed gives the same plan.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Block users whose groups would give them plans they do not have today.
+    #[arg(long)]
+    pub exact: bool,
+    /// Exit 1 when any direct assignment is blocked (for pipelines).
+    #[arg(long)]
+    pub fail_on_blocked: bool,
+    /// Rows of diff.csv: `changed` or `all`.
+    #[arg(long = "diff", value_enum, default_value_t = DiffRows::Changed)]
+    pub rows: DiffRows,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// A plan folder, or a bare waves.csv.
+    pub plan: PathBuf,
+    /// The snapshot the plan was made from.
+    pub snapshot: PathBuf,
+    /// Check a fresh export taken after waves 1..=WAVE ran.
+    #[arg(
+        long,
+        value_name = "WAVE",
+        requires = "fresh",
+        conflicts_with = "stage"
+    )]
+    pub after: Option<u32>,
+    /// Check a fresh export taken after a stage ran (`prepare`).
+    #[arg(long, value_name = "STAGE", requires = "fresh")]
+    pub stage: Option<String>,
+    /// The fresh export (with --after or --stage).
+    pub fresh: Option<PathBuf>,
+    /// Accept a snapshot whose files changed since planning, listing what changed.
+    #[arg(long)]
+    pub allow_drift: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Also write the result as a Markdown change record.
+    #[arg(long, value_name = "FILE.md")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeatFormula {
+    #[default]
+    Standard,
+    Strict,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiffRows {
+    Changed,
+    All,
+}

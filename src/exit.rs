@@ -1,0 +1,10 @@
+//! Exit codes (SPEC §6), named once.
+
+/// Done.
+pub const OK: u8 = 0;
+/// The check found violations (verify), or blocked users with --fail-on-blocked.
+pub const VIOLATIONS: u8 = 1;
+/// Bad input or usage.
+pub const BAD_INPUT: u8 = 2;
+/// An invariant failed inside licshift: a bug, and nothing was written.
+pub const INVARIANT: u8 = 3;

@@ -1,0 +1,135 @@
+//! `users`: Graph exports, the Entra "Download users" CSV and both generations of the
+//! Microsoft 365 admin center "Active users" export.
+
+use super::{get, header, Col};
+use crate::diag::{quote, Code, Problem};
+use crate::ingest::cells::{self, clean, name_key};
+use crate::ingest::columns::norm;
+use crate::ingest::table::Table;
+use crate::ingest::Ctx;
+use crate::model::{User, UserIdx};
+
+const ID: usize = 0;
+const UPN: usize = 1;
+const NAME: usize = 2;
+const LOCATION: usize = 3;
+const ENABLED: usize = 4;
+const BLOCKED: usize = 5;
+const DEPARTMENT: usize = 6;
+
+const COLS: &[Col] = &[
+    Col {
+        name: "Id",
+        aliases: &["ObjectId", "Object Id", "UserId"],
+    },
+    Col {
+        name: "UserPrincipalName",
+        aliases: &["User principal name", "UPN", "SignInName"],
+    },
+    Col {
+        name: "DisplayName",
+        aliases: &["Display name", "Name"],
+    },
+    Col {
+        name: "UsageLocation",
+        aliases: &["Usage location"],
+    },
+    Col {
+        name: "AccountEnabled",
+        aliases: &["Account enabled"],
+    },
+    Col {
+        name: "Block credential",
+        aliases: &["BlockCredential", "Sign-in blocked", "SignInBlocked"],
+    },
+    Col {
+        name: "Department",
+        aliases: &[],
+    },
+];
+
+pub(crate) fn users(ctx: &mut Ctx, table: &Table) -> u64 {
+    let Some(cols) = header(ctx, table, COLS, &[&[ID], &[UPN]]) else {
+        return 0;
+    };
+    let wave_col = ctx.wave_by.as_ref().map(|w| {
+        let w = norm(w);
+        table.headers.iter().position(|h| norm(h) == w)
+    });
+    if let (Some(None), Some(w)) = (wave_col, &ctx.wave_by) {
+        let msg = format!("--wave-by {}: the users file has no such column", quote(w));
+        ctx.problems.push(
+            Problem::error(Code::MissingColumn, msg)
+                .at(table.locate(table.header_origin(0)))
+                .help(format!("the users file has: {}", table.headers.join(", "))),
+        );
+        return 0;
+    }
+    let wave_col = wave_col.flatten();
+    let mut pending = Vec::new();
+    let n = table.for_each_row(|p| pending.push(p), |row| {
+        let raw_id = get(row, &cols, ID);
+        let Some(id) = cells::guid(raw_id) else {
+            ctx.cell(table, row, cols.get(ID).unwrap_or(0), Problem::error(Code::BadGuid, format!("{} is not a user id", quote(raw_id))).help(cells::guid_hint(raw_id)), "not a GUID");
+            return;
+        };
+        let upn = clean(get(row, &cols, UPN)).to_string();
+        if upn.is_empty() {
+            ctx.cell(table, row, cols.get(UPN).unwrap_or(0), Problem::error(Code::MissingValue, "the user has no user principal name"), "empty");
+            return;
+        }
+        if let Some(&first) = ctx.idx.user_by_id.get(&id) {
+            let at = ctx.names.locate(ctx.t.users[first.ix()].origin);
+            ctx.cell(table, row, cols.get(ID).unwrap_or(0), Problem::error(Code::DuplicateRecord, format!("user {id} is listed twice (first at {at})")).help("remove one of the rows: a snapshot lists each user once"), "second time");
+            return;
+        }
+        let key = name_key(&upn);
+        if let Some(&first) = ctx.idx.user_by_upn.get(&key) {
+            let at = ctx.names.locate(ctx.t.users[first.ix()].origin);
+            ctx.cell(table, row, cols.get(UPN).unwrap_or(0), Problem::error(Code::DuplicateRecord, format!("user principal name {} is listed twice (first at {at})", quote(&upn))), "second time");
+            return;
+        }
+        let raw_loc = get(row, &cols, LOCATION);
+        let location = if clean(raw_loc).is_empty() {
+            None
+        } else {
+            match cells::country(raw_loc) {
+                Some(c) => Some(c),
+                None => {
+                    ctx.cell(table, row, cols.get(LOCATION).unwrap_or(0), Problem::error(Code::BadValue, format!("usage location {} is not a two-letter country code", quote(raw_loc))).help("usage locations are ISO 3166-1 alpha-2 codes such as US, NL, DE"), "not a country code");
+                    return;
+                }
+            }
+        };
+        let account_enabled = match (cols.get(ENABLED), cols.get(BLOCKED)) {
+            (Some(c), _) if !clean(row.get(c)).is_empty() => cells::boolean(row.get(c)).ok_or(c),
+            (_, Some(c)) if !clean(row.get(c)).is_empty() => cells::boolean(row.get(c)).map(|b| !b).ok_or(c),
+            _ => Ok(true),
+        };
+        let account_enabled = match account_enabled {
+            Ok(b) => b,
+            Err(c) => {
+                let raw = row.get(c).to_string();
+                ctx.cell(table, row, c, Problem::error(Code::BadValue, format!("{} is not true or false", quote(&raw))).help("accepted: True/False, Yes/No, 1/0 and Excel's localised TRUE/FALSE (WAAR, VERDADEIRO, WAHR, VRAI …)"), "not a boolean");
+                return;
+            }
+        };
+        let u = UserIdx(ctx.t.users.len() as u32);
+        ctx.idx.user_by_id.insert(id, u);
+        ctx.idx.user_by_upn.insert(key, u);
+        ctx.t.users.push(User {
+            id,
+            upn,
+            display_name: clean(get(row, &cols, NAME)).to_string(),
+            location,
+            account_enabled,
+            department: clean(get(row, &cols, DEPARTMENT)).to_string(),
+            wave_key: wave_col.map(|c| clean(row.get(c)).to_string()),
+            origin: row.origin,
+        });
+    });
+    for p in pending {
+        ctx.problems.push(p);
+    }
+    n
+}

@@ -1,0 +1,451 @@
+//! ingest: the only place that parses text. A snapshot folder (or one workbook) of exports
+//! becomes one typed `Tenant`, or a list of located problems.
+//!
+//! Files are read in dependency order — SKUs and plans, the catalog, users, groups, templates,
+//! members, assignments, rules, organization — so each reference is resolved as it is read and
+//! an unknown one points at the row that names it.
+
+mod cells;
+mod columns;
+mod files;
+mod sheet;
+mod table;
+mod text;
+
+pub use cells::{boolean, guid, license_error, list, state};
+pub use columns::norm;
+pub use text::{decode, sniff_delimiter, unclosed_quote};
+
+use crate::diag::{quote, Code, Origin, Problem, Problems, SourceNames};
+use crate::model::{GroupIdx, Guid, InputFile, PlanIdx, RuleSpec, SkuIdx, Tenant, UserIdx};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use table::{Row, Table};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileKind {
+    Skus,
+    Catalog,
+    Users,
+    Groups,
+    Templates,
+    Members,
+    Assignments,
+    Rules,
+    Organization,
+}
+
+impl FileKind {
+    pub const ALL: [FileKind; 9] = [
+        FileKind::Skus,
+        FileKind::Catalog,
+        FileKind::Users,
+        FileKind::Groups,
+        FileKind::Templates,
+        FileKind::Members,
+        FileKind::Assignments,
+        FileKind::Rules,
+        FileKind::Organization,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Skus => "skus",
+            FileKind::Catalog => "catalog",
+            FileKind::Users => "users",
+            FileKind::Groups => "groups",
+            FileKind::Templates => "templates",
+            FileKind::Members => "members",
+            FileKind::Assignments => "assignments",
+            FileKind::Rules => "rules",
+            FileKind::Organization => "organization",
+        }
+    }
+
+    pub fn required(self) -> bool {
+        !matches!(
+            self,
+            FileKind::Rules | FileKind::Catalog | FileKind::Organization
+        )
+    }
+}
+
+/// What to read: the snapshot and any per-file overrides (`--users PATH[#Sheet]`).
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotSpec {
+    pub root: PathBuf,
+    pub overrides: Vec<(FileKind, String)>,
+    /// The user attribute `--wave-by` groups on, kept per user when set.
+    pub wave_by: Option<String>,
+}
+
+/// A tenant that loaded, with the warnings found on the way and the rules-file relations
+/// (resolved against the built-in defaults by the engine).
+pub struct Loaded {
+    pub tenant: Tenant,
+    pub warnings: Problems,
+    pub file_rules: Vec<RuleSpec>,
+    pub names: SourceNames,
+}
+
+/// The snapshot did not load: every problem found, errors and warnings.
+#[derive(Debug)]
+pub struct Failed {
+    pub problems: Problems,
+}
+
+const EXTENSIONS: [&str; 8] = ["csv", "tsv", "txt", "xlsx", "xlsm", "xls", "ods", "xlsb"];
+
+/// Where one input comes from.
+#[derive(Debug, Clone)]
+enum Located {
+    File(PathBuf),
+    Sheet(PathBuf, Option<String>),
+}
+
+fn locate_inputs(spec: &SnapshotSpec, problems: &mut Problems) -> Vec<(FileKind, Located)> {
+    let mut out = Vec::new();
+    let root = &spec.root;
+    let workbook = root.is_file() && sheet::is_spreadsheet(root);
+    if !root.exists() {
+        problems.push(
+            Problem::error(
+                Code::FileMissing,
+                format!("snapshot {} does not exist", root.display()),
+            )
+            .help("SNAPSHOT is a folder of exports or one workbook with a sheet per file"),
+        );
+        return out;
+    }
+    let listing: Vec<PathBuf> = if root.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(root)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    } else {
+        Vec::new()
+    };
+    for kind in FileKind::ALL {
+        if let Some((_, given)) = spec.overrides.iter().find(|(k, _)| *k == kind) {
+            let (path, sheet) = match given.split_once('#') {
+                Some((p, s)) => (PathBuf::from(p), Some(s.to_string())),
+                None => (PathBuf::from(given), None),
+            };
+            if !path.is_file() {
+                problems.push(Problem::error(
+                    Code::FileMissing,
+                    format!("--{} {}: no such file", kind.name(), path.display()),
+                ));
+            } else if sheet::is_spreadsheet(&path) {
+                out.push((kind, Located::Sheet(path, sheet)));
+            } else {
+                out.push((kind, Located::File(path)));
+            }
+            continue;
+        }
+        if workbook {
+            out.push((
+                kind,
+                Located::Sheet(root.clone(), Some(kind.name().to_string())),
+            ));
+            continue;
+        }
+        let found: Vec<&PathBuf> = listing
+            .iter()
+            .filter(|p| {
+                let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                let ext = p
+                    .extension()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                stem.eq_ignore_ascii_case(kind.name())
+                    && EXTENSIONS.contains(&ext.as_str())
+                    && p.is_file()
+            })
+            .collect();
+        match found.as_slice() {
+            [] if kind.required() => problems.push(
+                Problem::error(
+                    Code::FileMissing,
+                    format!("the snapshot has no `{}` file", kind.name()),
+                )
+                .at(root.display().to_string())
+                .help(format!(
+                    "expected {}.csv (or .xlsx, .xls, .ods) in {}; or name it with --{}",
+                    kind.name(),
+                    root.display(),
+                    kind.name()
+                )),
+            ),
+            [] => {}
+            [one] if sheet::is_spreadsheet(one) => {
+                out.push((kind, Located::Sheet((*one).clone(), None)))
+            }
+            [one] => out.push((kind, Located::File((*one).clone()))),
+            many => problems.push(
+                Problem::error(
+                    Code::FileAmbiguous,
+                    format!("the snapshot has {} `{}` files", many.len(), kind.name()),
+                )
+                .at(root.display().to_string())
+                .help(format!(
+                    "keep one of: {}",
+                    many.iter()
+                        .map(|p| p
+                            .file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ),
+        }
+    }
+    out
+}
+
+/// Reads a snapshot into a typed tenant.
+pub fn load(spec: &SnapshotSpec) -> Result<Loaded, Failed> {
+    let mut ctx = Ctx::new(spec.wave_by.clone());
+    let inputs = locate_inputs(spec, &mut ctx.problems);
+    if ctx.problems.has_errors() {
+        return Err(Failed {
+            problems: ctx.problems,
+        });
+    }
+    let mut books: HashMap<PathBuf, (sheet::Workbook, String)> = HashMap::new();
+    for (kind, located) in inputs {
+        let Some(table) = ctx.open(spec, kind, &located, &mut books) else {
+            continue;
+        };
+        let rows = match kind {
+            FileKind::Skus => files::skus(&mut ctx, &table),
+            FileKind::Catalog => files::catalog(&mut ctx, &table),
+            FileKind::Users => files::users(&mut ctx, &table),
+            FileKind::Groups => files::groups(&mut ctx, &table),
+            FileKind::Templates => files::templates(&mut ctx, &table),
+            FileKind::Members => files::members(&mut ctx, &table),
+            FileKind::Assignments => files::assignments(&mut ctx, &table),
+            FileKind::Rules => files::rules(&mut ctx, &table),
+            FileKind::Organization => files::organization(&mut ctx, &table),
+        };
+        if let Some(input) = ctx.t.inputs.last_mut() {
+            input.rows = rows;
+        }
+        if kind == FileKind::Catalog {
+            ctx.t.catalog_rows = Some(rows);
+        }
+        if ctx.problems.full() {
+            break;
+        }
+    }
+    if ctx.problems.has_errors() {
+        return Err(Failed {
+            problems: ctx.problems,
+        });
+    }
+    let memberships = std::mem::take(&mut ctx.memberships);
+    ctx.t.finish(memberships);
+    files::whole_tenant_checks(&mut ctx);
+    Ok(Loaded {
+        tenant: ctx.t,
+        warnings: ctx.problems,
+        file_rules: ctx.file_rules,
+        names: ctx.names,
+    })
+}
+
+/// Lookup tables built while reading; hash maps serve lookups only, never output order.
+#[derive(Default)]
+pub(crate) struct Lookup {
+    plan_by_id: HashMap<Guid, PlanIdx>,
+    plan_by_name: HashMap<String, PlanIdx>,
+    sku_by_id: HashMap<Guid, SkuIdx>,
+    sku_by_part: HashMap<String, SkuIdx>,
+    user_by_id: HashMap<Guid, UserIdx>,
+    user_by_upn: HashMap<String, UserIdx>,
+    group_by_id: HashMap<Guid, GroupIdx>,
+    group_by_name: HashMap<String, Vec<GroupIdx>>,
+    /// From the catalog: friendly plan name and plan name → plan id; product names by SKU id.
+    catalog_plan_by_name: HashMap<String, (Guid, String)>,
+    catalog_sku_name: HashMap<Guid, String>,
+    catalog_plan_friendly: HashMap<Guid, String>,
+}
+
+pub(crate) struct Ctx {
+    pub names: SourceNames,
+    pub problems: Problems,
+    pub t: Tenant,
+    pub idx: Lookup,
+    pub memberships: Vec<(UserIdx, GroupIdx)>,
+    pub file_rules: Vec<RuleSpec>,
+    pub wave_by: Option<String>,
+}
+
+impl Ctx {
+    fn new(wave_by: Option<String>) -> Ctx {
+        Ctx {
+            names: SourceNames::default(),
+            problems: Problems::default(),
+            t: Tenant::default(),
+            idx: Lookup::default(),
+            memberships: Vec::new(),
+            file_rules: Vec::new(),
+            wave_by,
+        }
+    }
+
+    fn open(
+        &mut self,
+        spec: &SnapshotSpec,
+        kind: FileKind,
+        located: &Located,
+        books: &mut HashMap<PathBuf, (sheet::Workbook, String)>,
+    ) -> Option<Table> {
+        let shown = |p: &Path| -> String {
+            p.strip_prefix(&spec.root)
+                .ok()
+                .filter(|r| !r.as_os_str().is_empty())
+                .map_or_else(|| p.display().to_string(), |r| r.display().to_string())
+        };
+        match located {
+            Located::File(path) => {
+                let name = shown(path);
+                let bytes = match std::fs::read(path) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        self.problems.push(
+                            Problem::error(
+                                Code::FileUnreadable,
+                                format!("cannot read {name}: {e}"),
+                            )
+                            .at(name),
+                        );
+                        return None;
+                    }
+                };
+                self.t.inputs.push(InputFile {
+                    kind: kind.name().into(),
+                    path: name.clone(),
+                    sha256: sha256(&bytes),
+                    rows: 0,
+                });
+                let file = self.names.add(name.clone(), false);
+                self.checked(Table::from_csv(file, name, bytes), kind)
+            }
+            Located::Sheet(path, wanted) => {
+                let book_name = shown(path);
+                if !books.contains_key(path) {
+                    let bytes = match std::fs::read(path) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            self.problems.push(
+                                Problem::error(
+                                    Code::FileUnreadable,
+                                    format!("cannot read {book_name}: {e}"),
+                                )
+                                .at(book_name),
+                            );
+                            return None;
+                        }
+                    };
+                    let hash = sha256(&bytes);
+                    match sheet::Workbook::open(path, bytes) {
+                        Ok(b) => {
+                            for hidden in b.hidden_sheets() {
+                                self.problems.push(Problem::warning(Code::Spreadsheet, format!("sheet {} of {book_name} is hidden; it is read like any other", quote(&hidden))).at(book_name.clone()));
+                            }
+                            books.insert(path.clone(), (b, hash));
+                        }
+                        Err(e) => {
+                            self.problems.push(Problem::error(Code::Spreadsheet, format!("cannot open {book_name}: {e}")).at(book_name).help("save the workbook again without a password, as .xlsx, or export the sheet as CSV"));
+                            return None;
+                        }
+                    }
+                }
+                let (book, hash) = books.get_mut(path)?;
+                let sheets = book.sheet_names();
+                let sheet_name = match wanted {
+                    Some(w) => match sheets.iter().find(|s| s.trim().eq_ignore_ascii_case(w)) {
+                        Some(s) => s.clone(),
+                        None if !kind.required() => return None,
+                        None => {
+                            self.problems.push(
+                                Problem::error(
+                                    Code::FileMissing,
+                                    format!("{book_name} has no sheet `{w}`"),
+                                )
+                                .at(book_name)
+                                .help(format!("its sheets are: {}", sheets.join(", "))),
+                            );
+                            return None;
+                        }
+                    },
+                    None => match sheets.first() {
+                        Some(s) => s.clone(),
+                        None => {
+                            self.problems.push(
+                                Problem::error(
+                                    Code::EmptyFile,
+                                    format!("{book_name} has no sheets"),
+                                )
+                                .at(book_name),
+                            );
+                            return None;
+                        }
+                    },
+                };
+                let name = format!("{book_name}#{sheet_name}");
+                self.t.inputs.push(InputFile {
+                    kind: kind.name().into(),
+                    path: name.clone(),
+                    sha256: hash.clone(),
+                    rows: 0,
+                });
+                let file = self.names.add(name.clone(), true);
+                match book.rows(&sheet_name) {
+                    Ok(rows) => self.checked(Table::from_cells(file, name, rows), kind),
+                    Err(e) => {
+                        self.problems.push(
+                            Problem::error(
+                                Code::Spreadsheet,
+                                format!("cannot read sheet {sheet_name}: {e}"),
+                            )
+                            .at(name),
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn checked(&mut self, table: Result<Table, Problem>, _kind: FileKind) -> Option<Table> {
+        match table {
+            Ok(t) => Some(t),
+            Err(p) => {
+                self.problems.push(p);
+                None
+            }
+        }
+    }
+
+    /// A problem about one cell, shown with its row.
+    pub fn cell(&mut self, table: &Table, row: &Row, col: usize, p: Problem, label: &str) {
+        let o: Origin = row.origin.at_col(col);
+        let loc = table.locate(o);
+        let line = row.line_text();
+        let field = row.get(col).to_string();
+        self.problems
+            .push(p.at(loc).snippet(o.row as usize, &line, &field, label));
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

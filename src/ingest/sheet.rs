@@ -1,0 +1,99 @@
+//! Spreadsheets (xlsx, xlsm, xls, ods) through calamine: a sheet becomes rows of text cells
+//! with their real row numbers, so a problem points at `Sheet!C17`.
+
+use calamine::{Data, Reader, Sheets};
+use std::io::Cursor;
+
+/// A sheet larger than this many cells is refused: real exports stay far below, and a
+/// decompression bomb dressed as a workbook must not take the machine's memory.
+pub const MAX_CELLS: usize = 60_000_000;
+
+pub struct Workbook {
+    book: Sheets<Cursor<Vec<u8>>>,
+}
+
+pub fn is_spreadsheet(path: &std::path::Path) -> bool {
+    matches!(ext(path).as_str(), "xlsx" | "xlsm" | "xls" | "ods" | "xlsb")
+}
+
+fn ext(path: &std::path::Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+impl Workbook {
+    pub fn open(path: &std::path::Path, bytes: Vec<u8>) -> Result<Workbook, String> {
+        let rs = Cursor::new(bytes);
+        let book = match ext(path).as_str() {
+            "xls" => calamine::open_workbook_from_rs(rs)
+                .map(Sheets::Xls)
+                .map_err(|e| e.to_string()),
+            "ods" => calamine::open_workbook_from_rs(rs)
+                .map(Sheets::Ods)
+                .map_err(|e| e.to_string()),
+            "xlsb" => calamine::open_workbook_from_rs(rs)
+                .map(Sheets::Xlsb)
+                .map_err(|e| e.to_string()),
+            _ => calamine::open_workbook_from_rs(rs)
+                .map(Sheets::Xlsx)
+                .map_err(|e| e.to_string()),
+        };
+        book.map(|book| Workbook { book }).map_err(|e| {
+            if e.contains("password") || e.contains("Encrypted") || e.contains("encrypt") {
+                "the workbook is password-protected".to_string()
+            } else {
+                format!("not a readable workbook ({e})")
+            }
+        })
+    }
+
+    pub fn sheet_names(&self) -> Vec<String> {
+        self.book.sheet_names()
+    }
+
+    /// Names of sheets hidden in the workbook: reported, since hidden data surprises people.
+    pub fn hidden_sheets(&self) -> Vec<String> {
+        self.book
+            .sheets_metadata()
+            .iter()
+            .filter(|s| s.visible != calamine::SheetVisible::Visible)
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Rows of a sheet as text, numbered from 1 as in the spreadsheet.
+    pub fn rows(&mut self, sheet: &str) -> Result<Vec<(u32, Vec<String>)>, String> {
+        let range = self
+            .book
+            .worksheet_range(sheet)
+            .map_err(|e| e.to_string())?;
+        let (h, w) = range.get_size();
+        if h.saturating_mul(w) > MAX_CELLS {
+            return Err(format!(
+                "the sheet has {h} × {w} cells, more than any export"
+            ));
+        }
+        let (r0, c0) = range.start().unwrap_or((0, 0));
+        let mut out = Vec::with_capacity(h);
+        for (i, row) in range.rows().enumerate() {
+            let mut cells = vec![String::new(); c0 as usize];
+            cells.extend(row.iter().map(cell_text));
+            out.push((r0 + i as u32 + 1, cells));
+        }
+        Ok(out)
+    }
+}
+
+/// A cell as the text an export would have held. Whole numbers lose Excel's `.0`.
+pub fn cell_text(d: &Data) -> String {
+    match d {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Bool(true) => "TRUE".into(),
+        Data::Bool(false) => "FALSE".into(),
+        other => other.to_string(),
+    }
+}

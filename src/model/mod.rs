@@ -1,0 +1,287 @@
+//! The typed tenant: what `ingest` builds and every later stage reads.
+//!
+//! No text is parsed here and no string is compared in a hot loop: users, SKUs, plans and groups
+//! are dense indices, plan sets are bitsets. Names stay only for output. Every record keeps the
+//! `Origin` (file, row, column) it came from, so later stages can point back at the input.
+
+mod builtin_rules;
+mod ids;
+mod planset;
+mod rules;
+
+pub use builtin_rules::{builtin_rules, known_plan_by_name};
+
+pub use ids::{AssignmentIdx, Country, GroupIdx, Guid, PlanIdx, SkuIdx, UserIdx};
+pub use planset::PlanSet;
+pub use rules::{RuleKind, RuleSource, RuleSpec, Rules};
+
+use crate::diag::Origin;
+
+/// One service plan known to the tenant (from the SKU export), compared by id.
+#[derive(Debug, Clone)]
+pub struct ServicePlan {
+    pub id: Guid,
+    pub name: String,
+    /// From Microsoft's catalog when one was given.
+    pub friendly_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sku {
+    pub id: Guid,
+    pub part_number: String,
+    pub display_name: Option<String>,
+    /// Plans with AppliesTo `User`: what an assignment of this SKU can enable.
+    pub plans: PlanSet,
+    /// AppliesTo `Company` plans: tenant-wide, never part of a user's effective plans.
+    pub company_plans: PlanSet,
+    pub seats: Option<Seats>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Seats {
+    pub enabled: i64,
+    pub warning: i64,
+    pub suspended: i64,
+    pub consumed: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: Guid,
+    pub upn: String,
+    pub display_name: String,
+    pub location: Option<Country>,
+    pub account_enabled: bool,
+    pub department: String,
+    /// The value of the `--wave-by` attribute, when one was asked for.
+    pub wave_key: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// `None` for a proposed group the plan has to create.
+    pub id: Option<Guid>,
+    pub name: String,
+    pub security_enabled: Option<bool>,
+    pub processing_state: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    Direct,
+    Group(GroupIdx),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum State {
+    Active,
+    ActiveWithError,
+    Disabled,
+    Error,
+}
+
+impl State {
+    /// Only these states give the user anything (SPEC §3.1).
+    pub fn provides_plans(self) -> bool {
+        matches!(self, State::Active | State::ActiveWithError)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Active => "Active",
+            State::ActiveWithError => "ActiveWithError",
+            State::Disabled => "Disabled",
+            State::Error => "Error",
+        }
+    }
+}
+
+/// Entra's `licenseAssignmentState.error` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum LicenseError {
+    CountViolation,
+    MutuallyExclusiveViolation,
+    DependencyViolation,
+    ProhibitedInUsageLocationViolation,
+    UniquenessViolation,
+    Other,
+}
+
+impl LicenseError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LicenseError::CountViolation => "CountViolation",
+            LicenseError::MutuallyExclusiveViolation => "MutuallyExclusiveViolation",
+            LicenseError::DependencyViolation => "DependencyViolation",
+            LicenseError::ProhibitedInUsageLocationViolation => {
+                "ProhibitedInUsageLocationViolation"
+            }
+            LicenseError::UniquenessViolation => "UniquenessViolation",
+            LicenseError::Other => "Other",
+        }
+    }
+}
+
+/// One `licenseAssignmentState` of a user.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub user: UserIdx,
+    pub sku: SkuIdx,
+    pub source: Source,
+    pub disabled: PlanSet,
+    pub state: State,
+    pub error: Option<LicenseError>,
+    pub origin: Origin,
+}
+
+impl Assignment {
+    pub fn is_healthy(&self) -> bool {
+        self.state == State::Active && self.error.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateStatus {
+    Existing,
+    Proposed,
+}
+
+/// One (group, SKU) line of a group license template, plans normalised to a deny-list.
+#[derive(Debug, Clone)]
+pub struct TemplateLine {
+    pub sku: SkuIdx,
+    pub disabled: PlanSet,
+    pub status: TemplateStatus,
+    pub origin: Origin,
+}
+
+/// A group member that is itself a group: kept so reports can say why it gets nothing.
+#[derive(Debug, Clone)]
+pub struct NestedGroup {
+    pub parent: GroupIdx,
+    pub child: GroupIdx,
+    pub origin: Origin,
+}
+
+/// One input file as read: for provenance in plan.json and for `verify`'s drift check.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InputFile {
+    pub kind: String,
+    pub path: String,
+    pub sha256: String,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Tenant {
+    pub inputs: Vec<InputFile>,
+    pub plans: Vec<ServicePlan>,
+    pub skus: Vec<Sku>,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    /// Sorted by (user, sku, source); `user_assignments` indexes it.
+    pub assignments: Vec<Assignment>,
+    user_assignment_start: Vec<u32>,
+    /// Direct user memberships: `user_groups_start[u]..[u+1]` into `user_groups`.
+    user_groups: Vec<GroupIdx>,
+    user_groups_start: Vec<u32>,
+    pub nested: Vec<NestedGroup>,
+    /// Template lines per group (empty when the group has no template).
+    pub templates: Vec<Vec<TemplateLine>>,
+    pub tenant_location: Option<Country>,
+    pub rules: Rules,
+    /// Rows in the catalog file when one was given.
+    pub catalog_rows: Option<u64>,
+}
+
+impl Tenant {
+    /// Freezes the indexes once every record is in. `memberships` are (user, group) pairs.
+    pub fn finish(&mut self, mut memberships: Vec<(UserIdx, GroupIdx)>) {
+        self.assignments.sort_by(|a, b| {
+            (a.user, a.sku, a.source, a.origin).cmp(&(b.user, b.sku, b.source, b.origin))
+        });
+        self.user_assignment_start =
+            csr_starts(self.users.len(), self.assignments.iter().map(|a| a.user));
+        memberships.sort_unstable();
+        memberships.dedup();
+        self.user_groups_start = csr_starts(self.users.len(), memberships.iter().map(|m| m.0));
+        self.user_groups = memberships.into_iter().map(|m| m.1).collect();
+        if self.templates.len() < self.groups.len() {
+            self.templates.resize(self.groups.len(), Vec::new());
+        }
+    }
+
+    pub fn user_assignments(
+        &self,
+        u: UserIdx,
+    ) -> impl Iterator<Item = (AssignmentIdx, &Assignment)> {
+        let (s, e) = (
+            self.user_assignment_start[u.ix()],
+            self.user_assignment_start[u.ix() + 1],
+        );
+        (s..e).map(move |i| (AssignmentIdx(i), &self.assignments[i as usize]))
+    }
+
+    pub fn user_groups(&self, u: UserIdx) -> &[GroupIdx] {
+        let (s, e) = (
+            self.user_groups_start[u.ix()],
+            self.user_groups_start[u.ix() + 1],
+        );
+        &self.user_groups[s as usize..e as usize]
+    }
+
+    pub fn membership_count(&self) -> usize {
+        self.user_groups.len()
+    }
+
+    /// The plans an assignment or template line enables: the SKU's user plans minus its deny-list.
+    pub fn enabled(&self, sku: SkuIdx, disabled: &PlanSet) -> PlanSet {
+        self.skus[sku.ix()].plans.minus(disabled)
+    }
+
+    pub fn plan_label(&self, p: PlanIdx) -> &str {
+        &self.plans[p.ix()].name
+    }
+
+    pub fn group_label(&self, g: GroupIdx) -> &str {
+        &self.groups[g.ix()].name
+    }
+
+    pub fn sku_label(&self, s: SkuIdx) -> &str {
+        &self.skus[s.ix()].part_number
+    }
+
+    /// Plan names of a set, sorted, for messages and reports.
+    pub fn plan_names(&self, set: &PlanSet) -> Vec<String> {
+        let mut v: Vec<String> = set
+            .iter()
+            .map(|p| self.plans[p.ix()].name.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn user_by_key(&self, key: &str) -> Option<UserIdx> {
+        let key = key.trim();
+        let g = Guid::parse(key);
+        self.users
+            .iter()
+            .position(|u| Some(u.id) == g || u.upn.eq_ignore_ascii_case(key))
+            .map(|i| UserIdx(i as u32))
+    }
+}
+
+fn csr_starts(n: usize, keys: impl Iterator<Item = UserIdx>) -> Vec<u32> {
+    let mut counts = vec![0u32; n + 1];
+    for k in keys {
+        counts[k.ix() + 1] += 1;
+    }
+    for i in 1..=n {
+        counts[i] += counts[i - 1];
+    }
+    counts
+}

@@ -1,0 +1,151 @@
+//! The per-user, per-plan diff (SPEC §5 `diff.csv`) as CSV, JSON or a terminal table.
+
+use super::{table, SafeCsv};
+use crate::cli::Format;
+use crate::engine::{diff_user, DiffRow, Outcome};
+use crate::model::{GroupIdx, SkuIdx, Source, Tenant, UserIdx};
+use std::io::{self, Write};
+
+pub const HEADER: [&str; 7] = [
+    "userId",
+    "userPrincipalName",
+    "servicePlanId",
+    "servicePlanName",
+    "before",
+    "after",
+    "change",
+];
+
+/// `ENTERPRISEPACK (direct)` or `ENTERPRISEPACK (HR Department)`.
+pub fn source_label(t: &Tenant, source: Source, sku: SkuIdx) -> String {
+    match source {
+        Source::Direct => format!("{} (direct)", t.sku_label(sku)),
+        Source::Group(g) => format!("{} ({})", t.sku_label(sku), t.group_label(g)),
+    }
+}
+
+fn cells(t: &Tenant, u: UserIdx, r: &DiffRow) -> [String; 7] {
+    let user = &t.users[u.ix()];
+    let plan = &t.plans[r.plan.ix()];
+    let before: Vec<String> = r
+        .before
+        .iter()
+        .map(|(s, k)| source_label(t, *s, *k))
+        .collect();
+    let after: Vec<String> = r
+        .after
+        .iter()
+        .map(|(g, k): &(GroupIdx, SkuIdx)| source_label(t, Source::Group(*g), *k))
+        .collect();
+    [
+        user.id.to_string(),
+        user.upn.clone(),
+        plan.id.to_string(),
+        plan.name.clone(),
+        before.join("; "),
+        after.join("; "),
+        r.change.as_str().to_string(),
+    ]
+}
+
+/// Users by user principal name, case-insensitively: the order every per-user output uses.
+pub fn user_order(t: &Tenant) -> Vec<UserIdx> {
+    let mut v: Vec<UserIdx> = (0..t.users.len() as u32).map(UserIdx).collect();
+    v.sort_by_cached_key(|u| (t.users[u.ix()].upn.to_lowercase(), t.users[u.ix()].id));
+    v
+}
+
+pub fn write_csv<W: Write>(
+    w: W,
+    t: &Tenant,
+    o: &Outcome,
+    only: Option<UserIdx>,
+    all: bool,
+) -> io::Result<W> {
+    let mut csv = SafeCsv::new(w);
+    csv.row(HEADER)?;
+    for u in only.map_or_else(|| user_order(t), |u| vec![u]) {
+        for r in diff_user(t, u, &o.users[u.ix()], all) {
+            csv.row(cells(t, u, &r))?;
+        }
+    }
+    csv.finish()
+}
+
+pub fn write(
+    out: &mut dyn Write,
+    t: &Tenant,
+    o: &Outcome,
+    only: Option<UserIdx>,
+    all: bool,
+    format: Format,
+) -> io::Result<()> {
+    match format {
+        Format::Csv => {
+            write_csv(out, t, o, only, all)?;
+        }
+        Format::Json => {
+            let mut rows = Vec::new();
+            for u in only.map_or_else(|| user_order(t), |u| vec![u]) {
+                for r in diff_user(t, u, &o.users[u.ix()], all) {
+                    let c = cells(t, u, &r);
+                    let obj: serde_json::Map<String, serde_json::Value> = HEADER
+                        .iter()
+                        .zip(c)
+                        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+                        .collect();
+                    rows.push(serde_json::Value::Object(obj));
+                }
+            }
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&rows).map_err(io::Error::other)?
+            )?;
+        }
+        Format::Table => {
+            let mut rows = Vec::new();
+            let mut counts = [0usize; 3];
+            for u in only.map_or_else(|| user_order(t), |u| vec![u]) {
+                for r in diff_user(t, u, &o.users[u.ix()], all) {
+                    counts[r.change as usize] += 1;
+                    let c = cells(t, u, &r);
+                    rows.push(vec![
+                        c[1].clone(),
+                        c[3].clone(),
+                        c[4].clone(),
+                        c[5].clone(),
+                        c[6].clone(),
+                    ]);
+                }
+            }
+            if rows.is_empty() {
+                writeln!(
+                    out,
+                    "No user gains or loses a plan once every direct assignment is gone."
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{}",
+                    table(
+                        &[
+                            "user",
+                            "plan",
+                            "before (today)",
+                            "after (groups only)",
+                            "change"
+                        ],
+                        rows
+                    )
+                )?;
+            }
+            writeln!(
+                out,
+                "{} kept, {} gained, {} lost (lost = the reason a direct assignment must stay)",
+                counts[0], counts[1], counts[2]
+            )?;
+        }
+    }
+    Ok(())
+}

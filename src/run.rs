@@ -1,0 +1,156 @@
+//! Orchestration only: settings → ingest → engine → plan → report. No logic of its own.
+
+use crate::cli::{Cli, Command, Format, SeatFormula};
+use crate::diag::Problems;
+use crate::engine::{self, Outcome, Params};
+use crate::error::{Error, Result};
+use crate::ingest;
+use crate::model::Tenant;
+use crate::report;
+use crate::settings::Simulation;
+use std::io::Write;
+
+/// What a finished command hands back to the binary: its exit code and the warnings to show.
+pub struct Ran {
+    pub code: u8,
+    pub warnings: Problems,
+}
+
+/// A loaded, rule-resolved snapshot.
+pub struct Snapshot {
+    pub tenant: Tenant,
+    pub warnings: Problems,
+    pub names: crate::diag::SourceNames,
+}
+
+pub fn load(sim: &Simulation) -> Result<Snapshot> {
+    let loaded = ingest::load(&sim.snapshot).map_err(|f| Error::Input(f.problems))?;
+    let mut tenant = loaded.tenant;
+    if let Some(c) = sim.tenant_location {
+        tenant.tenant_location = Some(c);
+    }
+    engine::rules::install(&mut tenant, loaded.file_rules);
+    Ok(Snapshot {
+        tenant,
+        warnings: loaded.warnings,
+        names: loaded.names,
+    })
+}
+
+pub fn params(sim: &Simulation, exact: bool) -> Params {
+    Params {
+        tenant_location: sim.tenant_location,
+        strict_seats: sim.seat_formula == SeatFormula::Strict,
+        exact,
+    }
+}
+
+pub fn simulate(sim: &Simulation, exact: bool) -> Result<(Snapshot, Outcome)> {
+    let snap = load(sim)?;
+    let outcome = engine::simulate(&snap.tenant, params(sim, exact));
+    Ok((snap, outcome))
+}
+
+fn write_out(out: &mut dyn Write, s: &str) -> Result<()> {
+    out.write_all(s.as_bytes())
+        .map_err(Error::io("writing output"))
+}
+
+pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
+    match cli.command {
+        Command::Inspect {
+            snapshot,
+            format,
+            sim,
+        } => {
+            let sim = Simulation::from_args(&snapshot, &sim, None)?;
+            let snap = load(&sim)?;
+            let summary = report::inspect::summarise(&snap.tenant, &snap.warnings);
+            let text = match format {
+                Format::Json => {
+                    serde_json::to_string_pretty(&summary).expect("summary serialises") + "\n"
+                }
+                Format::Csv => return Err(Error::usage("inspect writes --format table or json")),
+                Format::Table => report::inspect::render_table(&summary),
+            };
+            write_out(out, &text)?;
+            // The warnings are part of inspect's own output.
+            Ok(Ran {
+                code: crate::exit::OK,
+                warnings: Problems::default(),
+            })
+        }
+        Command::Diff {
+            snapshot,
+            user,
+            format,
+            rows,
+            sim,
+        } => {
+            let sim = Simulation::from_args(&snapshot, &sim, None)?;
+            let (snap, outcome) = simulate(&sim, false)?;
+            let only = match &user {
+                Some(key) => Some(snap.tenant.user_by_key(key).ok_or_else(|| {
+                    Error::Usage(
+                        format!("no user {key:?} in the snapshot"),
+                        Some("give a user principal name or object id from the users file".into()),
+                    )
+                })?),
+                None => None,
+            };
+            let all = rows == crate::cli::DiffRows::All;
+            report::diff::write(out, &snap.tenant, &outcome, only, all, format)
+                .map_err(Error::io("writing the diff"))?;
+            Ok(Ran {
+                code: crate::exit::OK,
+                warnings: snap.warnings,
+            })
+        }
+        Command::Explain {
+            snapshot,
+            user,
+            sim,
+        } => {
+            let sim = Simulation::from_args(&snapshot, &sim, None)?;
+            let (snap, outcome) = simulate(&sim, false)?;
+            let u = snap.tenant.user_by_key(&user).ok_or_else(|| {
+                Error::Usage(
+                    format!("no user {user:?} in the snapshot"),
+                    Some("give a user principal name or object id from the users file".into()),
+                )
+            })?;
+            write_out(out, &report::explain::render(&snap.tenant, &outcome, u))?;
+            Ok(Ran {
+                code: crate::exit::OK,
+                warnings: snap.warnings,
+            })
+        }
+        Command::Rules {
+            snapshot,
+            format,
+            sim,
+        } => {
+            let (tenant, warnings) = match snapshot {
+                Some(s) => {
+                    let sim = Simulation::from_args(&s, &sim, None)?;
+                    let snap = load(&sim)?;
+                    (Some(snap.tenant), snap.warnings)
+                }
+                None => (None, Problems::default()),
+            };
+            write_out(out, &report::rules::render(tenant.as_ref(), format))?;
+            Ok(Ran {
+                code: crate::exit::OK,
+                warnings,
+            })
+        }
+        Command::Plan(args) => crate::plan::run(args, out),
+        Command::Verify(args) => crate::verify::run(args, out),
+        Command::Generate {
+            users,
+            out: dir,
+            seed,
+            force,
+        } => crate::generate::run(users, &dir, seed, force, out),
+    }
+}
