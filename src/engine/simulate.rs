@@ -469,9 +469,13 @@ fn verdict(
             nested_via: None,
         };
     }
-    let related = groups
-        .iter()
-        .any(|g| g.plans.intersects(enabled) || g.lines.iter().any(|(s, _)| *s == sku));
+    // A group "holds the SKU or its plans" when it assigns the SKU itself, or gives most of
+    // the plans the direct assignment enables (another SKU built from the same plans). One
+    // shared plan — RMS_S_ENTERPRISE sits in E3 and in EMS — does not make EMS's group an E3 group.
+    let related = groups.iter().any(|g| {
+        g.lines.iter().any(|(s, _)| *s == sku)
+            || 2 * g.plans.intersection(enabled).len() > enabled.len()
+    });
     if related {
         return Verdict::Blocked {
             reason: Reason::NotCovered,

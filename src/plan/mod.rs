@@ -1,7 +1,107 @@
-//! placeholder
+//! plan: the engine's verdicts become stages — prepare, then waves of removals — that are
+//! replayed against the model and checked against SPEC invariants I1–I4 before a byte is
+//! written (SPEC §4).
+
+mod output;
+pub mod replay;
+mod waves;
+
+pub use output::write_dir;
+pub use waves::{build, Plan, PlanOptions, Prepare, Removal, Wave};
+
 use crate::cli::PlanArgs;
-use crate::error::Result;
-use crate::run::Ran;
-pub fn run(_a: PlanArgs, _o: &mut dyn std::io::Write) -> Result<Ran> {
-    todo!()
+use crate::error::{Error, Result};
+use crate::run::{self, Ran};
+use crate::settings::Simulation;
+use std::io::Write;
+
+/// `licshift plan`: simulate, build the waves, replay them, then write the folder whole.
+pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
+    let sim = Simulation::from_args(&args.snapshot, &args.sim, args.wave_by.clone())?;
+    output::check_target(&args.out, &args.snapshot, args.force)?;
+    if !(args.growth.is_finite() && (1.0..=100.0).contains(&args.growth)) {
+        return Err(Error::Usage(
+            format!("--growth {} is out of range", args.growth),
+            Some("later waves grow by a factor from 1.0 (equal waves) to 100".into()),
+        ));
+    }
+    if args.pilot == 0 || args.max_wave == 0 {
+        return Err(Error::usage("--pilot and --max-wave must be at least 1"));
+    }
+    let (snap, outcome) = run::simulate(&sim, args.exact)?;
+    let t = &snap.tenant;
+    let exclude = match &args.exclude {
+        Some(path) => waves::read_exclude(path, t)?,
+        None => Vec::new(),
+    };
+    let options = PlanOptions {
+        pilot: args.pilot,
+        growth: args.growth,
+        max_wave: args.max_wave,
+        exclude,
+        exclude_file: args.exclude.as_ref().map(|p| p.display().to_string()),
+        wave_by: args.wave_by.clone(),
+        seed: args.seed,
+        exact: args.exact,
+        diff_all: args.rows == crate::cli::DiffRows::All,
+        seat_formula: sim.seat_formula,
+        tenant_location: t.tenant_location.map(|c| c.to_string()),
+    };
+    let mut plan = build(t, &outcome, &options);
+    inject_fault_for_tests(t, &outcome, &mut plan);
+    let checked = replay::replay(t, &outcome, &plan)?;
+    let files = crate::report::plan_files::render(t, &outcome, &plan, &checked)?;
+    write_dir(&args.out, args.force, &files)?;
+    let summary = crate::report::plan_files::terminal_summary(t, &outcome, &plan, &args.out);
+    out.write_all(summary.as_bytes())
+        .map_err(Error::io("writing output"))?;
+    let blocked = plan.blocked_count(&outcome);
+    let code = if args.fail_on_blocked && blocked > 0 {
+        crate::exit::VIOLATIONS
+    } else {
+        crate::exit::OK
+    };
+    Ok(Ran {
+        code,
+        warnings: snap.warnings,
+    })
 }
+
+/// Debug builds only: `LICSHIFT_FAULT=unsafe-removal` slips a blocked direct assignment into
+/// wave 1, so a test can see the replay refuse the plan (exit 3, nothing written).
+#[cfg(debug_assertions)]
+fn inject_fault_for_tests(t: &crate::model::Tenant, o: &crate::engine::Outcome, plan: &mut Plan) {
+    if std::env::var("LICSHIFT_FAULT").as_deref() != Ok("unsafe-removal") {
+        return;
+    }
+    for (u, uo) in o.users.iter().enumerate() {
+        if let Some(d) = uo
+            .directs
+            .iter()
+            .find(|d| !d.verdict.is_removable() && !d.enabled.minus(&uo.group_plans).is_empty())
+        {
+            let user = crate::model::UserIdx(u as u32);
+            let removal = Removal {
+                user,
+                assignment: d.assignment,
+                sku: d.sku,
+                covered_by: Vec::new(),
+                disabled: t.assignments[d.assignment.ix()].disabled.clone(),
+            };
+            if plan.waves.is_empty() {
+                plan.waves.push(Wave {
+                    number: 1,
+                    pilot: true,
+                    users: Vec::new(),
+                    removals: Vec::new(),
+                });
+            }
+            plan.waves[0].users.push(user);
+            plan.waves[0].removals.push(removal);
+            return;
+        }
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn inject_fault_for_tests(_: &crate::model::Tenant, _: &crate::engine::Outcome, _: &mut Plan) {}

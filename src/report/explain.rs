@@ -145,6 +145,15 @@ pub fn render(t: &Tenant, o: &Outcome, u: UserIdx) -> String {
     s
 }
 
+/// Up to `max` plan names, then how many more: a reviewer needs the first few, not 36.
+pub fn plan_list(t: &Tenant, set: &PlanSet, max: usize) -> String {
+    let names = t.plan_names(set);
+    if names.len() <= max {
+        return names.join(", ");
+    }
+    format!("{} and {} more", names[..max].join(", "), names.len() - max)
+}
+
 fn disabled_note(t: &Tenant, disabled: &PlanSet) -> String {
     if disabled.is_empty() {
         String::new()
@@ -197,7 +206,7 @@ pub fn blocked_words(
     ev: Option<&Evidence>,
     nested: Option<(crate::model::GroupIdx, crate::model::GroupIdx)>,
 ) -> String {
-    let plans = t.plan_names(uncovered).join(", ");
+    let plans = plan_list(t, uncovered, 6);
     match reason {
         Reason::NotCovered => format!("no group gives {plans}"),
         Reason::NotMember => match nested {

@@ -1,0 +1,134 @@
+//! The output folder appears whole or not at all: everything is written into a hidden sibling
+//! folder and renamed into place. Nothing is ever written inside the snapshot.
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Refuses an --out that would overwrite work or write into the snapshot, before any work.
+pub fn check_target(out: &Path, snapshot: &Path, force: bool) -> Result<()> {
+    let abs = |p: &Path| -> PathBuf {
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        };
+        // Canonicalise the deepest part that exists, so `..` and links cannot hide the snapshot.
+        let mut existing = p.clone();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match (
+                existing.file_name().map(|n| n.to_os_string()),
+                existing.parent(),
+            ) {
+                (Some(n), Some(parent)) => {
+                    rest.push(n);
+                    existing = parent.to_path_buf();
+                }
+                _ => break,
+            }
+        }
+        let mut c = existing.canonicalize().unwrap_or(existing);
+        for n in rest.into_iter().rev() {
+            c.push(n);
+        }
+        c
+    };
+    let snap = abs(snapshot);
+    let snap_dir = if snap.is_file() {
+        snap.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        snap
+    };
+    let target = abs(out);
+    if target.starts_with(&snap_dir) || snap_dir.starts_with(&target) {
+        return Err(Error::Usage(
+            format!(
+                "--out {} is inside the snapshot folder (or holds it)",
+                out.display()
+            ),
+            Some("licshift never writes into a snapshot: choose a folder outside it".into()),
+        ));
+    }
+    if target.is_file() {
+        return Err(Error::Usage(
+            format!("--out {} is a file", out.display()),
+            None,
+        ));
+    }
+    let non_empty = std::fs::read_dir(&target)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if non_empty && !force {
+        return Err(Error::Usage(
+            format!("--out {} exists and is not empty", out.display()),
+            Some("pass --force to replace it, or choose another folder".into()),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `files` (relative path, bytes) as the folder `out`, atomically.
+pub fn write_dir(out: &Path, force: bool, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let name = out
+        .file_name()
+        .ok_or_else(|| Error::usage(format!("--out {} names no folder", out.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    std::fs::create_dir_all(&parent)
+        .map_err(Error::io(format!("creating {}", parent.display())))?;
+    let pid = std::process::id();
+    let tmp = parent.join(format!(".{name}.licshift-tmp-{pid}"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let result = (|| -> std::io::Result<()> {
+        std::fs::create_dir(&tmp)?;
+        for (rel, bytes) in files {
+            let path = tmp.join(rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::File::create(&path)?;
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(Error::Io {
+            context: format!("writing {}", out.display()),
+            source: e,
+        });
+    }
+    if out.exists() {
+        let non_empty = std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if non_empty && !force {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::Usage(
+                format!("--out {} exists and is not empty", out.display()),
+                Some("pass --force to replace it".into()),
+            ));
+        }
+        let old = parent.join(format!(".{name}.licshift-old-{pid}"));
+        std::fs::rename(out, &old)
+            .map_err(Error::io(format!("moving the old {} aside", out.display())))?;
+        if let Err(e) = std::fs::rename(&tmp, out) {
+            let _ = std::fs::rename(&old, out);
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::Io {
+                context: format!("renaming into {}", out.display()),
+                source: e,
+            });
+        }
+        let _ = std::fs::remove_dir_all(&old);
+    } else {
+        std::fs::rename(&tmp, out)
+            .map_err(Error::io(format!("renaming into {}", out.display())))?;
+    }
+    Ok(())
+}

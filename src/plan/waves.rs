@@ -1,0 +1,289 @@
+//! Choosing who goes when: a pilot that holds every shape of user, then waves that grow, with
+//! excluded users (VIPs) last. Deterministic for a seed; no hash-map order anywhere.
+
+use crate::engine::{Outcome, Verdict};
+use crate::error::{Error, Result};
+use crate::model::{AssignmentIdx, GroupIdx, PlanSet, SkuIdx, Tenant, UserIdx};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanOptions {
+    pub pilot: usize,
+    pub growth: f64,
+    pub max_wave: usize,
+    #[serde(skip)]
+    pub exclude: Vec<UserIdx>,
+    pub exclude_file: Option<String>,
+    pub wave_by: Option<String>,
+    pub seed: u64,
+    pub exact: bool,
+    pub diff_all: bool,
+    pub seat_formula: crate::cli::SeatFormula,
+    pub tenant_location: Option<String>,
+}
+
+/// One direct assignment to remove.
+#[derive(Debug, Clone)]
+pub struct Removal {
+    pub user: UserIdx,
+    pub assignment: AssignmentIdx,
+    pub sku: SkuIdx,
+    pub covered_by: Vec<GroupIdx>,
+    /// The assignment's own disabled plans, which rollback restores.
+    pub disabled: PlanSet,
+}
+
+#[derive(Debug, Clone)]
+pub struct Wave {
+    pub number: u32,
+    pub pilot: bool,
+    pub users: Vec<UserIdx>,
+    pub removals: Vec<Removal>,
+}
+
+/// What the prepare stage creates before any removal.
+#[derive(Debug, Clone, Default)]
+pub struct Prepare {
+    pub create_groups: Vec<GroupIdx>,
+    /// (group, template line index) of every proposed template line.
+    pub assign: Vec<(GroupIdx, usize)>,
+    pub add_members: Vec<(GroupIdx, UserIdx)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub options: PlanOptions,
+    pub prepare: Prepare,
+    pub waves: Vec<Wave>,
+    /// Number of distinct shapes, and how many of them the pilot holds.
+    pub shapes: usize,
+    pub shapes_in_pilot: usize,
+}
+
+impl Plan {
+    pub fn blocked_count(&self, o: &Outcome) -> usize {
+        o.users
+            .iter()
+            .flat_map(|u| &u.directs)
+            .filter(|d| !d.verdict.is_removable())
+            .count()
+    }
+}
+
+/// SplitMix64: a fixed, portable mix so the seed picks the same users on every machine.
+fn mix(seed: u64, id: u128) -> u64 {
+    let mut z = seed ^ (id as u64) ^ ((id >> 64) as u64).rotate_left(17);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The kind of user, for the pilot: which direct SKUs (with their disabled plans) go, and
+/// which groups cover them.
+type Shape = (Vec<(SkuIdx, PlanSet)>, Vec<GroupIdx>);
+
+fn shape(t: &Tenant, o: &Outcome, u: UserIdx) -> Shape {
+    let mut skus = Vec::new();
+    let mut groups = Vec::new();
+    for d in &o.users[u.ix()].directs {
+        if let Verdict::Removable { covered_by, .. } = &d.verdict {
+            skus.push((d.sku, t.assignments[d.assignment.ix()].disabled.clone()));
+            groups.extend(covered_by.iter().copied());
+        }
+    }
+    skus.sort();
+    groups.sort();
+    groups.dedup();
+    (skus, groups)
+}
+
+pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
+    let prepare = prepare(t, o);
+    let key = |u: &UserIdx| (mix(opt.seed, t.users[u.ix()].id.0), t.users[u.ix()].id);
+    let mut candidates: Vec<UserIdx> = (0..t.users.len() as u32)
+        .map(UserIdx)
+        .filter(|u| o.users[u.ix()].has_removals())
+        .collect();
+    candidates.sort_by_key(key);
+    let excluded: Vec<UserIdx> = candidates
+        .iter()
+        .copied()
+        .filter(|u| opt.exclude.contains(u))
+        .collect();
+    let mut rest: Vec<UserIdx> = candidates
+        .iter()
+        .copied()
+        .filter(|u| !opt.exclude.contains(u))
+        .collect();
+
+    let mut shapes: BTreeMap<Shape, Vec<UserIdx>> = BTreeMap::new();
+    for &u in &candidates {
+        shapes.entry(shape(t, o, u)).or_default().push(u);
+    }
+    // One user of every shape first (the first in seeded order), then fill up to --pilot.
+    let mut pilot: Vec<UserIdx> = shapes
+        .values()
+        .filter_map(|us| us.iter().find(|u| !opt.exclude.contains(u)).copied())
+        .collect();
+    let shapes_in_pilot = pilot.len();
+    pilot.sort_by_key(key);
+    for &u in &rest {
+        if pilot.len() >= opt.pilot {
+            break;
+        }
+        if !pilot.contains(&u) {
+            pilot.push(u);
+        }
+    }
+    let in_pilot: std::collections::BTreeSet<UserIdx> = pilot.iter().copied().collect();
+    rest.retain(|u| !in_pilot.contains(u));
+
+    let mut user_waves: Vec<Vec<UserIdx>> = Vec::new();
+    if !pilot.is_empty() {
+        user_waves.push(pilot);
+    }
+    let mut target = opt.pilot as f64;
+    let next_size = |target: &mut f64| {
+        *target = (*target * opt.growth).min(opt.max_wave as f64);
+        (target.ceil() as usize).clamp(1, opt.max_wave)
+    };
+    let groups: Vec<Vec<UserIdx>> = match &opt.wave_by {
+        Some(_) => {
+            let mut by: BTreeMap<String, Vec<UserIdx>> = BTreeMap::new();
+            for &u in &rest {
+                by.entry(t.users[u.ix()].wave_key.clone().unwrap_or_default())
+                    .or_default()
+                    .push(u);
+            }
+            by.into_values().collect()
+        }
+        None => rest.iter().map(|&u| vec![u]).collect(),
+    };
+    let mut current: Vec<UserIdx> = Vec::new();
+    let mut size = next_size(&mut target);
+    for g in groups {
+        if !current.is_empty() && current.len() + g.len() > size {
+            user_waves.push(std::mem::take(&mut current));
+            size = next_size(&mut target);
+        }
+        // A value group bigger than a wave is split at --max-wave, never mixed with another.
+        for chunk in g.chunks(opt.max_wave) {
+            if !current.is_empty() && current.len() + chunk.len() > opt.max_wave {
+                user_waves.push(std::mem::take(&mut current));
+                size = next_size(&mut target);
+            }
+            current.extend_from_slice(chunk);
+        }
+    }
+    if !current.is_empty() {
+        user_waves.push(current);
+    }
+    for chunk in excluded.chunks(opt.max_wave) {
+        user_waves.push(chunk.to_vec());
+    }
+
+    let waves = user_waves
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut users)| {
+            users.sort_by_cached_key(|u| (t.users[u.ix()].upn.to_lowercase(), t.users[u.ix()].id));
+            let removals = users
+                .iter()
+                .flat_map(|&u| {
+                    o.users[u.ix()]
+                        .directs
+                        .iter()
+                        .filter_map(move |d| match &d.verdict {
+                            Verdict::Removable { covered_by, .. } => Some(Removal {
+                                user: u,
+                                assignment: d.assignment,
+                                sku: d.sku,
+                                covered_by: covered_by.clone(),
+                                disabled: t.assignments[d.assignment.ix()].disabled.clone(),
+                            }),
+                            _ => None,
+                        })
+                })
+                .collect();
+            Wave {
+                number: i as u32 + 1,
+                pilot: i == 0,
+                users,
+                removals,
+            }
+        })
+        .collect();
+    Plan {
+        options: opt.clone(),
+        prepare,
+        waves,
+        shapes: shapes.len(),
+        shapes_in_pilot,
+    }
+}
+
+fn prepare(t: &Tenant, o: &Outcome) -> Prepare {
+    let _ = o;
+    let mut p = Prepare::default();
+    for (gi, lines) in t.templates.iter().enumerate() {
+        let g = GroupIdx(gi as u32);
+        for (li, line) in lines.iter().enumerate() {
+            if line.status == crate::model::TemplateStatus::Proposed {
+                p.assign.push((g, li));
+            }
+        }
+        if t.groups[gi].id.is_none() && !lines.is_empty() {
+            p.create_groups.push(g);
+        }
+    }
+    for u in 0..t.users.len() {
+        let u = UserIdx(u as u32);
+        for &g in t.user_groups(u) {
+            if t.groups[g.ix()].id.is_none() {
+                p.add_members.push((g, u));
+            }
+        }
+    }
+    p.add_members.sort_by_cached_key(|(g, u)| {
+        (
+            t.groups[g.ix()].name.clone(),
+            t.users[u.ix()].upn.to_lowercase(),
+        )
+    });
+    p
+}
+
+/// `--exclude FILE`: one UPN or object id per line; `#` starts a comment.
+pub fn read_exclude(path: &std::path::Path, t: &Tenant) -> Result<Vec<UserIdx>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(Error::io(format!("reading --exclude {}", path.display())))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let key = line
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_start_matches('\u{feff}');
+        if key.is_empty() || key.eq_ignore_ascii_case("userprincipalname") {
+            continue;
+        }
+        match t.user_by_key(key) {
+            Some(u) => out.push(u),
+            None => {
+                return Err(Error::Usage(
+                    format!(
+                        "{}:{}: no user {key:?} in the snapshot",
+                        path.display(),
+                        i + 1
+                    ),
+                    Some("list one user principal name or object id per line".into()),
+                ))
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
