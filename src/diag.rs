@@ -303,6 +303,10 @@ fn excerpt(line: &str, field: &str) -> (String, usize, usize) {
         line.find(&field_short)
     };
     match pos {
+        Some(p) if line.chars().count() <= 110 => {
+            let len = field_short.len().max(1).min(line.len() - p);
+            (line.clone(), p, len)
+        }
         Some(p) => {
             let before: String = line[..p]
                 .chars()

@@ -86,7 +86,7 @@ pub fn missing(table: &Table, col: &Col, also: Option<&Col>) -> Problem {
     };
     let mut p = Problem::error(
         Code::MissingColumn,
-        format!("{} has no column {what}", table.name),
+        format!("the header has no column {what}"),
     )
     .at(table.locate(table.header_origin(0)).replace(":1", ":1"));
     let mut best: Option<(usize, usize)> = None;

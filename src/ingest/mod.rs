@@ -219,6 +219,15 @@ pub fn load(spec: &SnapshotSpec) -> Result<Loaded, Failed> {
     }
     let mut books: HashMap<PathBuf, (sheet::Workbook, String)> = HashMap::new();
     for (kind, located) in inputs {
+        // Templates, members and assignments refer to SKUs, users and groups: once those have
+        // errors, every reference would repeat them as "unknown user" noise.
+        if matches!(
+            kind,
+            FileKind::Templates | FileKind::Members | FileKind::Assignments
+        ) && ctx.problems.has_errors()
+        {
+            break;
+        }
         let Some(table) = ctx.open(spec, kind, &located, &mut books) else {
             continue;
         };
@@ -235,6 +244,22 @@ pub fn load(spec: &SnapshotSpec) -> Result<Loaded, Failed> {
         };
         if let Some(input) = ctx.t.inputs.last_mut() {
             input.rows = rows;
+        }
+        if rows == 0
+            && matches!(kind, FileKind::Skus | FileKind::Users | FileKind::Templates)
+            && !ctx.problems.has_errors()
+        {
+            let at = table.locate(table.header_origin(0));
+            let p = Problem::error(
+                Code::HeaderOnly,
+                format!("{} has a header but no records", table.name),
+            )
+            .at(at)
+            .help(format!(
+                "a snapshot needs at least one {} record: was the export cut short?",
+                kind.name()
+            ));
+            ctx.problems.push(p);
         }
         if kind == FileKind::Catalog {
             ctx.t.catalog_rows = Some(rows);

@@ -299,6 +299,14 @@ pub(super) fn resolve_plans(
     col: usize,
     sku: Option<SkuIdx>,
 ) -> Option<PlanSet> {
+    // A friendly name holds spaces ("Yammer Enterprise"): a cell that is one known name is
+    // that name, before whitespace could split it.
+    let whole = clean(row.get(col));
+    if !whole.is_empty() && !whole.contains([';', ',', '|', '[']) && whole.contains(' ') {
+        if let Some(p) = lookup_plan(ctx, whole) {
+            return Some(PlanSet::from_iter_idx([p]));
+        }
+    }
     let items = match cells::list(row.get(col)) {
         Ok(items) => items,
         Err(e) => {
@@ -315,18 +323,7 @@ pub(super) fn resolve_plans(
     let mut set = PlanSet::new();
     let mut ok = true;
     for item in items {
-        let found = match cells::guid(&item) {
-            Some(g) => ctx.idx.plan_by_id.get(&g).copied(),
-            None => {
-                let key = name_key(&item);
-                ctx.idx.plan_by_name.get(&key).copied().or_else(|| {
-                    ctx.idx
-                        .catalog_plan_by_name
-                        .get(&key)
-                        .and_then(|(g, _)| ctx.idx.plan_by_id.get(g).copied())
-                })
-            }
-        };
+        let found = lookup_plan(ctx, &item);
         match found {
             Some(p) => {
                 if let Some(s) = sku {
@@ -370,6 +367,22 @@ pub(super) fn resolve_plans(
         }
     }
     ok.then_some(set)
+}
+
+/// A plan by id, by the skus file's name, or by the catalog's name or friendly name.
+fn lookup_plan(ctx: &Ctx, item: &str) -> Option<crate::model::PlanIdx> {
+    match cells::guid(item) {
+        Some(g) => ctx.idx.plan_by_id.get(&g).copied(),
+        None => {
+            let key = name_key(item);
+            ctx.idx.plan_by_name.get(&key).copied().or_else(|| {
+                ctx.idx
+                    .catalog_plan_by_name
+                    .get(&key)
+                    .and_then(|(g, _)| ctx.idx.plan_by_id.get(g).copied())
+            })
+        }
+    }
 }
 
 /// Checks that need every file: reported as warnings, they do not stop a run.

@@ -1,0 +1,16 @@
+//! licshift's integration tests: one binary, one module per concern.
+
+mod util;
+
+/// The contoso example tenant, end to end.
+mod contoso;
+/// Real export formats: admin center, Entra download, Microsoft's catalog, spreadsheets.
+mod formats;
+/// One defect per file: each exits 2 with a located diagnostic.
+mod malformed;
+/// The plan folder: files, determinism, the replay guard, scripts.
+mod plan;
+/// Property tests of the engine's promise: a plan never shrinks anyone's plans.
+mod props;
+/// The engine's verdicts on one small snapshot per Entra rule.
+mod scenarios;

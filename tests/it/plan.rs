@@ -1,0 +1,362 @@
+//! `licshift plan`: the folder, its determinism, the replay guard and the scripts.
+
+use crate::util::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn plan_into(
+    name: &str,
+    snapshot: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Output, std::path::PathBuf) {
+    let dir = temp_dir(name).join("plan");
+    let mut args = vec!["plan", snapshot, "--out", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    (licshift_env(&args, env), dir)
+}
+
+#[test]
+fn contoso_plan_files_are_pinned() {
+    let (out, dir) = plan_into("contoso-plan", "fixtures/contoso", &[], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let tree = read_tree(&dir);
+    let names: Vec<&str> = tree.iter().map(|(n, _)| n.as_str()).collect();
+    for f in [
+        "plan.json",
+        "waves.csv",
+        "blocked.csv",
+        "diff.csv",
+        "prepare.csv",
+        "report.md",
+        "scripts/wave-001.ps1",
+        "scripts/wave-001-rollback.ps1",
+    ] {
+        assert!(names.contains(&f), "{f} missing from {names:?}");
+    }
+    for (name, bytes) in &tree {
+        if !name.starts_with("scripts/")
+            || name.ends_with("001.ps1")
+            || name.ends_with("001-rollback.ps1")
+        {
+            assert_snapshot(
+                &format!("contoso-plan/{name}"),
+                &String::from_utf8_lossy(bytes),
+            );
+        }
+    }
+    assert_snapshot("contoso-plan-stdout.txt", &stdout(&out));
+    let plan: serde_json::Value =
+        serde_json::from_slice(&tree.iter().find(|(n, _)| n == "plan.json").unwrap().1).unwrap();
+    assert_eq!(plan["schema"], "licshift.plan/v1");
+    assert_eq!(plan["inputs"].as_array().unwrap().len(), 8);
+    assert!(plan["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
+}
+
+#[test]
+fn one_thread_and_many_give_the_same_bytes() {
+    let (a, da) = plan_into(
+        "det-1",
+        "fixtures/contoso",
+        &[],
+        &[("RAYON_NUM_THREADS", "1")],
+    );
+    let (b, db) = plan_into(
+        "det-n",
+        "fixtures/contoso",
+        &[],
+        &[("RAYON_NUM_THREADS", "8")],
+    );
+    assert_eq!((code(&a), code(&b)), (0, 0));
+    assert_eq!(read_tree(&da), read_tree(&db));
+    let (c, dc) = plan_into(
+        "det-xlsx",
+        "fixtures/contoso.xlsx",
+        &[],
+        &[("RAYON_NUM_THREADS", "3")],
+    );
+    assert_eq!(code(&c), 0, "{}", stderr(&c));
+    // From the workbook every file but plan.json (its inputs differ) is the same.
+    let strip = |t: Vec<(String, Vec<u8>)>| {
+        t.into_iter()
+            .filter(|(n, _)| n != "plan.json" && n != "report.md")
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(read_tree(&da)), strip(read_tree(&dc)));
+}
+
+#[test]
+fn a_corrupted_replay_exits_3_and_writes_nothing() {
+    let (out, dir) = plan_into(
+        "fault",
+        "fixtures/contoso",
+        &[],
+        &[("LICSHIFT_FAULT", "unsafe-removal")],
+    );
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("invariant I"), "{}", stderr(&out));
+    assert!(!dir.exists(), "nothing may be written");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.parent().unwrap()).unwrap().collect();
+    assert!(leftovers.is_empty(), "no temporary folder left behind");
+}
+
+fn removals(dir: &std::path::Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(dir.join("waves.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    r.records()
+        .map(|x| {
+            h.iter()
+                .zip(x.unwrap().iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_pilot_holds_every_shape_and_excluded_users_go_last() {
+    let vip_dir = temp_dir("vip");
+    let vips = vip_dir.join("vips.txt");
+    std::fs::write(
+        &vips,
+        "# VIPs\nadele.vance.0000@contoso.com\nalex.braun.0001@contoso.com\n",
+    )
+    .unwrap();
+    let (out, dir) = plan_into(
+        "shapes",
+        "fixtures/contoso",
+        &["--exclude", vips.to_str().unwrap(), "--pilot", "5"],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("plan.json")).unwrap()).unwrap();
+    let waves = plan["waves"].as_array().unwrap();
+    let shape_of = |wave: &serde_json::Value| -> BTreeMap<String, BTreeSet<String>> {
+        let mut per_user: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in wave["removals"].as_array().unwrap() {
+            let groups: Vec<String> = r["coveredBy"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["groupName"].as_str().unwrap().to_string())
+                .collect();
+            per_user
+                .entry(r["userPrincipalName"].as_str().unwrap().to_string())
+                .or_default()
+                .insert(format!(
+                    "{}|{}|{}",
+                    r["skuId"],
+                    r["disabledPlans"],
+                    groups.join("+")
+                ));
+        }
+        per_user
+    };
+    let mut all_shapes = BTreeSet::new();
+    let mut vip_only = BTreeSet::new();
+    for w in waves {
+        for (u, s) in shape_of(w) {
+            let key = format!("{s:?}");
+            if u.starts_with("adele.vance.0000") || u.starts_with("alex.braun.0001") {
+                vip_only.insert(key);
+            } else {
+                all_shapes.insert(key);
+            }
+        }
+    }
+    let pilot: BTreeSet<String> = shape_of(&waves[0])
+        .values()
+        .map(|s| format!("{s:?}"))
+        .collect();
+    assert!(
+        all_shapes.is_subset(&pilot),
+        "pilot misses shapes: {:?}",
+        all_shapes.difference(&pilot).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        plan["summary"]["shapes"].as_u64().unwrap() as usize,
+        all_shapes.union(&vip_only).count()
+    );
+    let last = waves.last().unwrap()["wave"].as_u64().unwrap().to_string();
+    for r in removals(&dir) {
+        let vip = r["userPrincipalName"] == "adele.vance.0000@contoso.com"
+            || r["userPrincipalName"] == "alex.braun.0001@contoso.com";
+        assert_eq!(vip, r["wave"] == last, "{r:?}");
+    }
+    // A user's removals sit in one wave.
+    let mut wave_of: BTreeMap<String, String> = BTreeMap::new();
+    for r in removals(&dir) {
+        let w = wave_of
+            .entry(r["userId"].clone())
+            .or_insert(r["wave"].clone());
+        assert_eq!(*w, r["wave"]);
+    }
+}
+
+#[test]
+fn wave_by_keeps_departments_together() {
+    let (out, dir) = plan_into(
+        "wave-by",
+        "fixtures/contoso",
+        &["--wave-by", "Department", "--max-wave", "400"],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let users = std::fs::read_to_string(fixture("contoso/users.csv")).unwrap();
+    let dept: BTreeMap<String, String> = users
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[2].to_string(), c[9].to_string())
+        })
+        .collect();
+    let mut waves_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in removals(&dir).into_iter().filter(|r| r["wave"] != "1") {
+        waves_of
+            .entry(dept[&r["userPrincipalName"]].clone())
+            .or_default()
+            .insert(r["wave"].clone());
+    }
+    for (d, w) in &waves_of {
+        assert_eq!(w.len(), 1, "department {d} spread over waves {w:?}");
+    }
+}
+
+#[test]
+fn scripts_recheck_live_and_remove_in_one_call() {
+    let (out, dir) = plan_into("scripts", "fixtures/contoso", &[], &[]);
+    assert_eq!(code(&out), 0);
+    let scripts: Vec<(String, Vec<u8>)> = read_tree(&dir)
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("scripts/"))
+        .collect();
+    let waves = scripts
+        .iter()
+        .filter(|(n, _)| !n.contains("rollback"))
+        .count();
+    assert!(waves >= 2);
+    for (name, bytes) in &scripts {
+        let s = String::from_utf8(bytes.clone()).unwrap();
+        if name.contains("rollback") {
+            assert!(s.contains("-AddLicenses @(@{ SkuId = $r.SkuId; DisabledPlans = $r.DisabledPlans }) -RemoveLicenses @()"), "{name}");
+            continue;
+        }
+        assert_eq!(
+            s.matches("Set-MgUserLicense -UserId").count(),
+            1,
+            "{name}: one call site"
+        );
+        assert!(
+            s.contains(
+                "Set-MgUserLicense -UserId $r.UserId -AddLicenses @() -RemoveLicenses $remove"
+            ),
+            "{name}"
+        );
+        assert!(
+            s.contains("-Property 'id,userPrincipalName,licenseAssignmentStates'"),
+            "{name}: re-reads the user live"
+        );
+        assert!(
+            s.contains("if ($st.State -ne 'Active') { continue }")
+                && s.contains("$st.Error -ne 'None'"),
+            "{name}: Active with no error"
+        );
+        assert!(s.contains("Write-Log (\"SKIP"), "{name}: logs and skips");
+    }
+    match std::process::Command::new("pwsh").arg("-v").output() {
+        Ok(_) => {
+            for (name, _) in &scripts {
+                let path = dir.join(name);
+                let cmd = format!("$e=$null; [void][System.Management.Automation.Language.Parser]::ParseFile('{}', [ref]$null, [ref]$e); if ($e.Count) {{ $e; exit 1 }}", path.display());
+                let o = std::process::Command::new("pwsh")
+                    .args(["-NoProfile", "-Command", &cmd])
+                    .output()
+                    .unwrap();
+                assert!(
+                    o.status.success(),
+                    "{name}: {}",
+                    String::from_utf8_lossy(&o.stdout)
+                );
+            }
+        }
+        Err(_) => {
+            eprintln!("skipped: pwsh is not installed, the scripts were not parsed as PowerShell")
+        }
+    }
+}
+
+#[test]
+fn refuses_to_overwrite_or_write_into_the_snapshot() {
+    let (_, dir) = plan_into("force", "fixtures/contoso", &[], &[]);
+    let again = licshift(&["plan", "fixtures/contoso", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code(&again), 2);
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    let forced = licshift(&[
+        "plan",
+        "fixtures/contoso",
+        "--out",
+        dir.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(code(&forced), 0, "{}", stderr(&forced));
+    let inside = licshift(&["plan", "fixtures/contoso", "--out", "fixtures/contoso/plan"]);
+    assert_eq!(code(&inside), 2);
+    assert!(!fixture("contoso/plan").exists());
+}
+
+#[test]
+fn fail_on_blocked_exits_1_for_pipelines() {
+    let (out, _) = plan_into(
+        "fail-on-blocked",
+        "fixtures/contoso",
+        &["--fail-on-blocked"],
+        &[],
+    );
+    assert_eq!(code(&out), 1);
+    let (out, dir) = plan_into(
+        "exact",
+        "fixtures/scenarios/gains-yammer",
+        &["--exact"],
+        &[],
+    );
+    assert_eq!(code(&out), 0);
+    assert!(std::fs::read_to_string(dir.join("blocked.csv"))
+        .unwrap()
+        .contains(",GAINS,"));
+}
+
+#[test]
+fn csv_cells_cannot_run_as_formulas() {
+    let dir = temp_dir("injection");
+    copy_dir(&fixture("scenarios/same-sku-equal"), &dir.join("snap"));
+    for f in ["users.csv", "members.csv", "assignments.csv"] {
+        let p = dir.join("snap").join(f);
+        let s = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("ann@t.test", "=HYPERLINK(\"x\")@t.test");
+        std::fs::write(&p, s).unwrap();
+    }
+    let out_dir = dir.join("plan");
+    let out = licshift(&[
+        "plan",
+        dir.join("snap").to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--diff",
+        "all",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for f in ["waves.csv", "diff.csv"] {
+        let text = std::fs::read_to_string(out_dir.join(f)).unwrap();
+        assert!(
+            text.contains("\"'=HYPERLINK(\"\"x\"\")@t.test\""),
+            "{f}: {text}"
+        );
+        for rec in csv::Reader::from_path(out_dir.join(f)).unwrap().records() {
+            for cell in rec.unwrap().iter() {
+                assert!(!cell.starts_with(['=', '+', '-', '@']), "{f}: {cell}");
+            }
+        }
+    }
+}

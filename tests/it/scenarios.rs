@@ -1,0 +1,197 @@
+//! fixtures/scenarios: one small snapshot per Entra rule, with the verdicts in expect.txt.
+
+use crate::util::*;
+use std::collections::BTreeMap;
+
+fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let h = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            h.iter()
+                .zip(rec.unwrap().iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// (upn, sku) → verdict, from a plan folder.
+fn verdicts(
+    dir: &std::path::Path,
+) -> (
+    BTreeMap<(String, String), String>,
+    BTreeMap<(String, String), String>,
+) {
+    let gained: std::collections::BTreeSet<String> = read_csv(&dir.join("diff.csv"))
+        .into_iter()
+        .filter(|r| r["change"] == "gained")
+        .map(|r| r["userPrincipalName"].clone())
+        .collect();
+    let mut v = BTreeMap::new();
+    let mut detail = BTreeMap::new();
+    for r in read_csv(&dir.join("waves.csv")) {
+        let verdict = if gained.contains(&r["userPrincipalName"]) {
+            "GAINS"
+        } else {
+            "REMOVABLE"
+        };
+        v.insert(
+            (r["userPrincipalName"].clone(), r["skuPartNumber"].clone()),
+            verdict.to_string(),
+        );
+    }
+    for r in read_csv(&dir.join("blocked.csv")) {
+        v.insert(
+            (r["userPrincipalName"].clone(), r["skuPartNumber"].clone()),
+            r["reason"].clone(),
+        );
+        detail.insert(
+            (r["userPrincipalName"].clone(), r["skuPartNumber"].clone()),
+            r["detail"].clone(),
+        );
+    }
+    (v, detail)
+}
+
+fn check(name: &str) {
+    let snap = fixture(&format!("scenarios/{name}"));
+    let out_dir = temp_dir(&format!("scenario-{name}")).join("plan");
+    let out = licshift(&[
+        "plan",
+        snap.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (got, detail) = verdicts(&out_dir);
+    let expect = std::fs::read_to_string(snap.join("expect.txt")).unwrap();
+    let mut expected = BTreeMap::new();
+    for line in expect.lines().filter(|l| !l.trim().is_empty()) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts[0] == "mention" {
+            let d = detail
+                .get(&(parts[1].to_string(), parts[2].to_string()))
+                .unwrap_or_else(|| panic!("{name}: {} {} is not blocked", parts[1], parts[2]));
+            assert!(
+                d.contains(parts[3]),
+                "{name}: detail of {} {} should name {}: {d}",
+                parts[1],
+                parts[2],
+                parts[3]
+            );
+            continue;
+        }
+        expected.insert(
+            (parts[0].to_string(), parts[1].to_string()),
+            parts[2].to_string(),
+        );
+    }
+    assert_eq!(got, expected, "{name}: verdicts");
+    for f in [
+        "waves.csv",
+        "blocked.csv",
+        "diff.csv",
+        "prepare.csv",
+        "report.md",
+    ] {
+        assert_snapshot(
+            &format!("scenarios/{name}/{f}"),
+            &std::fs::read_to_string(out_dir.join(f)).unwrap(),
+        );
+    }
+}
+
+macro_rules! scenarios {
+    ($($test:ident => $dir:literal;)*) => {
+        $( #[test] fn $test() { check($dir); } )*
+
+        #[test]
+        fn every_scenario_has_a_test() {
+            let mut dirs: Vec<String> = std::fs::read_dir(fixture("scenarios")).unwrap()
+                .map(|e| e.unwrap()).filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            dirs.sort();
+            let mut tested = vec![$($dir.to_string()),*];
+            tested.sort();
+            assert_eq!(dirs, tested);
+        }
+    };
+}
+
+scenarios! {
+    same_sku_equal_plans_is_removable => "same-sku-equal";
+    yammer_enabled_directly_but_disabled_by_group => "yammer-not-covered";
+    group_enables_a_plan_the_direct_disabled => "gains-yammer";
+    other_sku_with_the_same_plan_ids_covers => "other-sku-same-plans";
+    union_of_two_groups_covers => "union-of-two-groups";
+    direct_e1_conflicts_with_group_e3 => "e1-direct-e3-group";
+    two_new_templates_in_conflict_both_fail => "two-new-templates-conflict";
+    seat_shortage_fails_the_whole_group => "seats-all-or-nothing";
+    usage_location_and_tenant_fallback => "usage-location";
+    add_on_without_prerequisite => "dependency-missing";
+    existing_group_assignment_in_error => "group-failing";
+    member_only_through_nested_group => "nested-group";
+    direct_assignment_in_error_state => "direct-in-error";
+    disabled_user_is_planned_like_any_other => "disabled-user";
+}
+
+#[test]
+fn explain_names_the_conflicting_plan() {
+    let out = licshift(&[
+        "explain",
+        fixture("scenarios/e1-direct-e3-group").to_str().unwrap(),
+        "ann@t.test",
+    ]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    assert!(text.contains("STANDARDPACK: BLOCKED (CONFLICT)"), "{text}");
+    assert!(
+        text.contains("SHAREPOINTENTERPRISE cannot be enabled beside SHAREPOINTSTANDARD"),
+        "{text}"
+    );
+    assert_snapshot("explain-e1-direct-e3-group.txt", &text);
+}
+
+#[test]
+fn diff_for_one_user_as_csv() {
+    let out = licshift(&[
+        "diff",
+        fixture("scenarios/gains-yammer").to_str().unwrap(),
+        "--user",
+        "ann@t.test",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains("YAMMER_ENTERPRISE,,ENTERPRISEPACK (E3 group),gained"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rules_lists_defaults_and_the_files() {
+    let out = licshift(&["rules"]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("SHAREPOINTSTANDARD") && text.contains("licensing-service-plan-reference"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("| excludes | EXCHANGE_S_ENTERPRISE"),
+        "Exchange Plan 2 stacks"
+    );
+    let out = licshift(&[
+        "rules",
+        fixture("scenarios/usage-location").to_str().unwrap(),
+    ]);
+    assert!(
+        stdout(&out).contains("unavailable-in") && stdout(&out).contains("rules file row 2"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -1,0 +1,130 @@
+//! The harness: run the built binary, compare whole outputs with snapshot files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("fixtures").join(rel)
+}
+
+/// The shipped data beside the repository, when it is there.
+pub fn shared(rel: &str) -> Option<PathBuf> {
+    let p = root().join("..").join("shared").join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipped: {} is not present (tests outside the licshift workspace)",
+            p.display()
+        );
+        None
+    }
+}
+
+pub fn licshift(args: &[&str]) -> Output {
+    licshift_env(args, &[])
+}
+
+pub fn licshift_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_licshift"));
+    c.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("LICSHIFT_FAULT")
+        .current_dir(root());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("licshift runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// A fresh, empty directory under the target folder, removed first if it exists.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = root().join("target").join("it-tmp").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Compares `actual` with `tests/snapshots/NAME`. `UPDATE_SNAPSHOTS=1` rewrites it; a missing
+/// snapshot is written on a developer's machine and fails under CI.
+pub fn assert_snapshot(name: &str, actual: &str) {
+    let path = root().join("tests").join("snapshots").join(name);
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    match std::fs::read_to_string(&path) {
+        Ok(expected) if !update => {
+            if expected != actual {
+                let diff_at = expected
+                    .lines()
+                    .zip(actual.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(expected.lines().count().min(actual.lines().count()));
+                panic!(
+                    "snapshot {name} differs at line {}:\n  expected: {:?}\n  actual:   {:?}\n(UPDATE_SNAPSHOTS=1 cargo test to accept)",
+                    diff_at + 1,
+                    expected.lines().nth(diff_at),
+                    actual.lines().nth(diff_at)
+                );
+            }
+        }
+        Err(_) if std::env::var_os("CI").is_some() && !update => {
+            panic!("snapshot {name} is missing")
+        }
+        _ => {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, actual).unwrap();
+        }
+    }
+}
+
+/// Every file under a folder, by relative path, for whole-folder comparisons.
+pub fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, d: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push((
+                    p.strip_prefix(base)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
