@@ -8,6 +8,7 @@
 mod cells;
 mod columns;
 mod files;
+pub mod plan_files;
 mod sheet;
 mod table;
 mod text;

@@ -14,3 +14,5 @@ mod plan;
 mod props;
 /// The engine's verdicts on one small snapshot per Entra rule.
 mod scenarios;
+/// `licshift verify` on hand-edited plans and fresh exports.
+mod verify;

@@ -1,0 +1,231 @@
+//! Reading a plan back for `verify`: `plan.json` (what was planned from what) and `waves.csv`
+//! (the removals — possibly edited by a reviewer, so every row is checked and located).
+
+use super::cells;
+use super::columns::{Col, Columns};
+use super::table::Table;
+use crate::diag::{quote, Code, Origin, Problem, Problems, SourceNames};
+use crate::model::{Guid, InputFile};
+
+/// One removal row of waves.csv.
+#[derive(Debug, Clone)]
+pub struct PlannedRemoval {
+    pub wave: u32,
+    pub user_id: Option<Guid>,
+    pub upn: String,
+    pub sku_id: Option<Guid>,
+    pub sku_part: String,
+    pub origin: Origin,
+}
+
+/// What plan.json says about how the plan was made.
+#[derive(Debug, Clone, Default)]
+pub struct PlanManifest {
+    pub inputs: Vec<InputFile>,
+    pub tenant_location: Option<String>,
+    pub strict_seats: bool,
+    pub exact: bool,
+}
+
+pub struct ReadPlan {
+    pub manifest: Option<PlanManifest>,
+    pub removals: Vec<PlannedRemoval>,
+    pub names: SourceNames,
+}
+
+const COLS: &[Col] = &[
+    Col {
+        name: "wave",
+        aliases: &[],
+    },
+    Col {
+        name: "userId",
+        aliases: &["UserId", "Id"],
+    },
+    Col {
+        name: "userPrincipalName",
+        aliases: &["UPN"],
+    },
+    Col {
+        name: "skuId",
+        aliases: &[],
+    },
+    Col {
+        name: "skuPartNumber",
+        aliases: &["Sku"],
+    },
+];
+
+/// Reads a plan folder (plan.json + waves.csv) or a bare waves.csv.
+pub fn read(path: &std::path::Path) -> Result<ReadPlan, Problems> {
+    let mut problems = Problems::default();
+    let (waves_path, json_path) = if path.is_dir() {
+        (path.join("waves.csv"), Some(path.join("plan.json")))
+    } else {
+        (path.to_path_buf(), None)
+    };
+    let manifest = match json_path.filter(|p| p.exists()) {
+        Some(p) => match read_manifest(&p) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                problems.push(e);
+                return Err(problems);
+            }
+        },
+        None => None,
+    };
+    let mut names = SourceNames::default();
+    let shown = waves_path.file_name().map_or_else(
+        || waves_path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let bytes = match std::fs::read(&waves_path) {
+        Ok(b) => b,
+        Err(e) => {
+            problems.push(
+                Problem::error(
+                    Code::FileMissing,
+                    format!("cannot read {}: {e}", waves_path.display()),
+                )
+                .help("PLAN is a folder written by `licshift plan`, or its waves.csv"),
+            );
+            return Err(problems);
+        }
+    };
+    let file = names.add(shown.clone(), false);
+    let table = match Table::from_csv(file, shown, bytes) {
+        Ok(t) => t,
+        Err(p) => {
+            problems.push(p);
+            return Err(problems);
+        }
+    };
+    let mut header_problems = Vec::new();
+    let cols = Columns::resolve(&table, COLS, &mut header_problems);
+    for p in header_problems {
+        problems.push(p);
+    }
+    for (need, alt) in [(0usize, None), (1, Some(2usize)), (3, Some(4usize))] {
+        if cols.get(need).is_none() && alt.and_then(|a| cols.get(a)).is_none() {
+            problems.push(super::columns::missing(
+                &table,
+                &COLS[need],
+                alt.map(|a| &COLS[a]),
+            ));
+        }
+    }
+    if problems.has_errors() {
+        return Err(problems);
+    }
+    let get = |row: &super::table::Row, i: usize| {
+        cols.get(i)
+            .map_or(String::new(), |c| cells::clean(row.get(c)).to_string())
+    };
+    let mut removals = Vec::new();
+    let mut bad = Vec::new();
+    let mut row_problems = Vec::new();
+    table.for_each_row(
+        |p| row_problems.push(p),
+        |row| {
+            let wave_text = get(row, 0);
+            let Ok(wave) = wave_text.parse::<u32>() else {
+                bad.push(
+                    Problem::error(
+                        Code::BadValue,
+                        format!("wave {} is not a wave number", quote(&wave_text)),
+                    )
+                    .at(table.locate(row.origin.at_col(cols.get(0).unwrap_or(0)))),
+                );
+                return;
+            };
+            let user_text = get(row, 1);
+            let sku_text = get(row, 3);
+            let user_id = cells::guid(&user_text);
+            let sku_id = cells::guid(&sku_text);
+            if !user_text.is_empty() && user_id.is_none() {
+                bad.push(
+                    Problem::error(
+                        Code::BadGuid,
+                        format!("{} is not a user id", quote(&user_text)),
+                    )
+                    .at(table.locate(row.origin.at_col(cols.get(1).unwrap_or(0)))),
+                );
+                return;
+            }
+            if !sku_text.is_empty() && sku_id.is_none() {
+                bad.push(
+                    Problem::error(
+                        Code::BadGuid,
+                        format!("{} is not a SKU id", quote(&sku_text)),
+                    )
+                    .at(table.locate(row.origin.at_col(cols.get(3).unwrap_or(0)))),
+                );
+                return;
+            }
+            removals.push(PlannedRemoval {
+                wave,
+                user_id,
+                upn: get(row, 2),
+                sku_id,
+                sku_part: get(row, 4),
+                origin: row.origin,
+            });
+        },
+    );
+    for p in row_problems.into_iter().chain(bad) {
+        problems.push(p);
+    }
+    if problems.has_errors() {
+        return Err(problems);
+    }
+    Ok(ReadPlan {
+        manifest,
+        removals,
+        names,
+    })
+}
+
+fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Problem::error(
+            Code::FileUnreadable,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Problem::error(Code::BadValue, format!("plan.json is not valid JSON: {e}")).at(format!(
+            "plan.json:{}:{}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if v["schema"] != "licshift.plan/v1" {
+        return Err(Problem::error(
+            Code::BadValue,
+            format!("plan.json has schema {}, not licshift.plan/v1", v["schema"]),
+        )
+        .at("plan.json".into())
+        .help("verify a plan with the licshift version that wrote it"));
+    }
+    let inputs = v["inputs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| InputFile {
+                    kind: i["kind"].as_str().unwrap_or_default().to_string(),
+                    path: i["path"].as_str().unwrap_or_default().to_string(),
+                    sha256: i["sha256"].as_str().unwrap_or_default().to_string(),
+                    rows: i["rows"].as_u64().unwrap_or(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(PlanManifest {
+        inputs,
+        tenant_location: v["simulation"]["tenant_location"]
+            .as_str()
+            .map(String::from),
+        strict_seats: v["simulation"]["strict_seats"].as_bool().unwrap_or(false),
+        exact: v["simulation"]["exact"].as_bool().unwrap_or(false),
+    })
+}

@@ -1,0 +1,446 @@
+//! verify: an independent check of a plan — the one licshift wrote, one a reviewer edited, or
+//! one partly executed — against a snapshot and, after a stage or wave, a fresh export
+//! (SPEC §6). Exit 0 all clear, 1 violations, 2 bad input.
+
+mod after;
+
+use crate::cli::{Format, VerifyArgs};
+use crate::engine::{self, GroupStatus, Outcome, Verdict};
+use crate::error::{Error, Result};
+use crate::ingest::plan_files::{self, PlannedRemoval};
+use crate::model::{
+    AssignmentIdx, Country, GroupIdx, Guid, PlanSet, SkuIdx, Source, Tenant, UserIdx,
+};
+use crate::plan::{Plan, PlanOptions, Prepare, Removal, Wave};
+use crate::run::{self, Ran, Snapshot};
+use crate::settings::Simulation;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// One thing that is not safe or not as planned.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Violation {
+    pub kind: &'static str,
+    pub wave: Option<u32>,
+    pub user_id: String,
+    pub user: String,
+    pub sku: String,
+    /// Plans the user would lose, or has lost.
+    pub plans: Vec<String>,
+    pub detail: String,
+}
+
+/// A change made outside the plan since the baseline: listed, not a violation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Drift {
+    pub user: String,
+    pub change: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verification {
+    pub mode: String,
+    pub removals_checked: usize,
+    pub users_checked: usize,
+    pub changed_inputs: Vec<String>,
+    pub violations: Vec<Violation>,
+    pub drift: Vec<Drift>,
+    /// After `--after N`: the next wave and whether it is safe to run on the fresh export.
+    pub next_wave: Option<NextWave>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NextWave {
+    pub wave: u32,
+    pub removals: usize,
+    pub safe: bool,
+}
+
+/// A planned removal resolved against the baseline.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    pub wave: u32,
+    pub user: UserIdx,
+    pub sku: SkuIdx,
+    pub assignment: AssignmentIdx,
+}
+
+pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
+    let read = plan_files::read(&args.plan).map_err(Error::Input)?;
+    let mut sim = Simulation::from_args(&args.snapshot, &args.sim, None)?;
+    let manifest = read.manifest.clone().unwrap_or_default();
+    if sim.tenant_location.is_none() {
+        sim.tenant_location = manifest.tenant_location.as_deref().and_then(Country::parse);
+    }
+    if manifest.strict_seats {
+        sim.seat_formula = crate::cli::SeatFormula::Strict;
+    }
+    let base = run::load(&sim)?;
+    let changed = match &read.manifest {
+        Some(m) => changed_inputs(&m.inputs, &base.tenant.inputs),
+        None => Vec::new(),
+    };
+    if !changed.is_empty() && !args.allow_drift {
+        return Err(Error::Usage(
+            format!("the snapshot changed since the plan was made: {}", changed.join("; ")),
+            Some("verify against the snapshot the plan was made from, or pass --allow-drift to re-check the plan against this one".into()),
+        ));
+    }
+    let params = engine::Params {
+        exact: manifest.exact,
+        ..run::params(&sim, false)
+    };
+    let outcome = engine::simulate(&base.tenant, params);
+    let (resolved, mut violations) = resolve(&base.tenant, &read.removals);
+
+    let (mode, next_wave, drift) = match (&args.stage, args.after, &args.fresh) {
+        (None, None, _) => {
+            violations.extend(check_plan(&base.tenant, &outcome, &resolved));
+            ("plan".to_string(), None, Vec::new())
+        }
+        (Some(stage), None, Some(fresh)) => {
+            if stage != "prepare" {
+                return Err(Error::Usage(
+                    format!("--stage {stage:?}: the only stage is `prepare`"),
+                    Some("after a wave, use --after WAVE".into()),
+                ));
+            }
+            let fresh = load_fresh(&sim, fresh)?;
+            violations.extend(after::check_prepare(
+                &base.tenant,
+                &outcome,
+                &resolved,
+                &fresh.tenant,
+            ));
+            ("stage prepare".to_string(), None, Vec::new())
+        }
+        (None, Some(wave), Some(fresh)) => {
+            let fresh = load_fresh(&sim, fresh)?;
+            let fresh_outcome = engine::simulate(
+                &fresh.tenant,
+                engine::Params {
+                    exact: manifest.exact,
+                    ..run::params(&sim, false)
+                },
+            );
+            let r = after::check_after(
+                &base.tenant,
+                &outcome,
+                &resolved,
+                wave,
+                &fresh.tenant,
+                &fresh_outcome,
+            );
+            violations.extend(r.violations);
+            (format!("after wave {wave}"), r.next_wave, r.drift)
+        }
+        _ => {
+            return Err(Error::usage(
+                "--stage and --after need the fresh export as a third argument",
+            ))
+        }
+    };
+    let users: std::collections::BTreeSet<UserIdx> = resolved.iter().map(|r| r.user).collect();
+    let result = Verification {
+        mode,
+        removals_checked: read.removals.len(),
+        users_checked: users.len(),
+        changed_inputs: changed,
+        violations,
+        drift,
+        next_wave,
+    };
+    let text = match args.format {
+        Format::Json => {
+            serde_json::to_string_pretty(&result).expect("verification serialises") + "\n"
+        }
+        Format::Csv => crate::report::verify::csv(&result).map_err(Error::io("rendering CSV"))?,
+        Format::Table => crate::report::verify::table(&result),
+    };
+    out.write_all(text.as_bytes())
+        .map_err(Error::io("writing output"))?;
+    if let Some(path) = &args.report {
+        std::fs::write(
+            path,
+            crate::report::verify::markdown(&result, &args.plan, &args.snapshot),
+        )
+        .map_err(Error::io(format!("writing {}", path.display())))?;
+    }
+    let code = if result.violations.is_empty() {
+        crate::exit::OK
+    } else {
+        crate::exit::VIOLATIONS
+    };
+    Ok(Ran {
+        code,
+        warnings: base.warnings,
+    })
+}
+
+fn load_fresh(sim: &Simulation, fresh: &std::path::Path) -> Result<Snapshot> {
+    let mut s = sim.clone();
+    s.snapshot.root = fresh.to_path_buf();
+    s.snapshot.overrides.retain(|(k, _)| {
+        matches!(
+            k,
+            crate::ingest::FileKind::Rules | crate::ingest::FileKind::Catalog
+        )
+    });
+    run::load(&s)
+}
+
+/// Inputs whose bytes differ from what the plan recorded, or that appeared or went.
+fn changed_inputs(
+    planned: &[crate::model::InputFile],
+    now: &[crate::model::InputFile],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in planned {
+        match now.iter().find(|n| n.kind == p.kind) {
+            None => out.push(format!("{} ({}) is gone", p.path, p.kind)),
+            Some(n) if n.sha256 != p.sha256 => out.push(format!(
+                "{} ({}) changed: SHA-256 {}… was {}…",
+                n.path,
+                n.kind,
+                &n.sha256[..12.min(n.sha256.len())],
+                &p.sha256[..12.min(p.sha256.len())]
+            )),
+            _ => {}
+        }
+    }
+    for n in now {
+        if !planned.iter().any(|p| p.kind == n.kind) {
+            out.push(format!("{} ({}) is new", n.path, n.kind));
+        }
+    }
+    out
+}
+
+pub(crate) fn violation(
+    t: &Tenant,
+    kind: &'static str,
+    wave: Option<u32>,
+    u: UserIdx,
+    sku: &str,
+    plans: Vec<String>,
+    detail: String,
+) -> Violation {
+    let user = &t.users[u.ix()];
+    Violation {
+        kind,
+        wave,
+        user_id: user.id.to_string(),
+        user: user.upn.clone(),
+        sku: sku.to_string(),
+        plans,
+        detail,
+    }
+}
+
+/// Each waves.csv row → the baseline's user and direct assignment.
+fn resolve(t: &Tenant, rows: &[PlannedRemoval]) -> (Vec<Resolved>, Vec<Violation>) {
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    let by_id: BTreeMap<Guid, UserIdx> = t
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.id, UserIdx(i as u32)))
+        .collect();
+    for r in rows {
+        let user = r
+            .user_id
+            .and_then(|g| by_id.get(&g).copied())
+            .or_else(|| (!r.upn.is_empty()).then(|| t.user_by_key(&r.upn)).flatten());
+        let sku = t
+            .skus
+            .iter()
+            .position(|s| {
+                Some(s.id) == r.sku_id
+                    || (r.sku_id.is_none() && s.part_number.eq_ignore_ascii_case(&r.sku_part))
+            })
+            .map(|i| SkuIdx(i as u32));
+        let who = if r.upn.is_empty() {
+            r.user_id.map(|g| g.to_string()).unwrap_or_default()
+        } else {
+            r.upn.clone()
+        };
+        let (Some(u), Some(s)) = (user, sku) else {
+            bad.push(Violation {
+                kind: "NOT_IN_SNAPSHOT",
+                wave: Some(r.wave),
+                user_id: r.user_id.map(|g| g.to_string()).unwrap_or_default(),
+                user: who,
+                sku: r.sku_part.clone(),
+                plans: Vec::new(),
+                detail: format!(
+                    "waves.csv row {}: {} is not in the snapshot",
+                    r.origin.row,
+                    if user.is_none() {
+                        "the user"
+                    } else {
+                        "the SKU"
+                    }
+                ),
+            });
+            continue;
+        };
+        match t
+            .user_assignments(u)
+            .find(|(_, a)| a.sku == s && a.source == Source::Direct)
+        {
+            Some((ai, _)) => out.push(Resolved {
+                wave: r.wave,
+                user: u,
+                sku: s,
+                assignment: ai,
+            }),
+            None => bad.push(violation(
+                t,
+                "NO_DIRECT_ASSIGNMENT",
+                Some(r.wave),
+                u,
+                t.sku_label(s),
+                Vec::new(),
+                format!(
+                    "waves.csv row {}: the user holds no direct {} to remove",
+                    r.origin.row,
+                    t.sku_label(s)
+                ),
+            )),
+        }
+    }
+    (out, bad)
+}
+
+/// The removal's verdict on `o`: what it relies on, or why it is not safe.
+pub(crate) fn unsafe_reason(
+    t: &Tenant,
+    o: &Outcome,
+    u: UserIdx,
+    ai: AssignmentIdx,
+) -> Option<(Vec<String>, String)> {
+    let d = o.users[u.ix()]
+        .directs
+        .iter()
+        .find(|d| d.assignment == ai)?;
+    match &d.verdict {
+        Verdict::Removable { .. } => None,
+        Verdict::Blocked {
+            reason,
+            uncovered,
+            group,
+            evidence,
+            nested_via,
+        } => {
+            let words = crate::report::explain::blocked_words(
+                t,
+                *reason,
+                uncovered,
+                group.map(|g| t.group_label(g).to_string()),
+                evidence.as_ref(),
+                *nested_via,
+            );
+            Some((
+                t.plan_names(uncovered),
+                format!("{}: {words}", reason.code()),
+            ))
+        }
+    }
+}
+
+/// A plan (edited or not) against its snapshot: every removal must still be removable, and the
+/// whole must pass the replay.
+fn check_plan(t: &Tenant, o: &Outcome, resolved: &[Resolved]) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let mut safe = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in resolved {
+        if !seen.insert(r.assignment) {
+            v.push(violation(
+                t,
+                "DUPLICATE",
+                Some(r.wave),
+                r.user,
+                t.sku_label(r.sku),
+                Vec::new(),
+                "the same removal is listed twice".into(),
+            ));
+            continue;
+        }
+        match unsafe_reason(t, o, r.user, r.assignment) {
+            Some((plans, detail)) => v.push(violation(
+                t,
+                "UNSAFE_REMOVAL",
+                Some(r.wave),
+                r.user,
+                t.sku_label(r.sku),
+                plans,
+                detail,
+            )),
+            None => safe.push(r.clone()),
+        }
+    }
+    // Replay what is safe, in the (possibly edited) wave order.
+    let mut waves: BTreeMap<u32, Wave> = BTreeMap::new();
+    for r in &safe {
+        let w = waves.entry(r.wave).or_insert_with(|| Wave {
+            number: r.wave,
+            pilot: false,
+            users: Vec::new(),
+            removals: Vec::new(),
+        });
+        let covered_by: Vec<GroupIdx> = o.users[r.user.ix()]
+            .groups
+            .iter()
+            .filter(|g| {
+                g.status.is_ok()
+                    && g.plans
+                        .intersects(&t.enabled(r.sku, &t.assignments[r.assignment.ix()].disabled))
+            })
+            .map(|g| g.group)
+            .collect();
+        if !w.users.contains(&r.user) {
+            w.users.push(r.user);
+        }
+        w.removals.push(Removal {
+            user: r.user,
+            assignment: r.assignment,
+            sku: r.sku,
+            covered_by,
+            disabled: t.assignments[r.assignment.ix()].disabled.clone(),
+        });
+    }
+    let plan = Plan {
+        options: PlanOptions {
+            pilot: 0,
+            growth: 1.0,
+            max_wave: 0,
+            exclude: Vec::new(),
+            exclude_file: None,
+            wave_by: None,
+            seed: 0,
+            exact: false,
+            diff_all: false,
+            seat_formula: Default::default(),
+            tenant_location: None,
+        },
+        prepare: Prepare::default(),
+        waves: waves.into_values().collect(),
+        shapes: 0,
+        shapes_in_pilot: 0,
+    };
+    if let Err(Error::Invariant(id, msg)) = crate::plan::replay::replay(t, o, &plan) {
+        v.push(Violation {
+            kind: "REPLAY",
+            wave: None,
+            user_id: String::new(),
+            user: String::new(),
+            sku: String::new(),
+            plans: Vec::new(),
+            detail: format!("{id}: {msg}"),
+        });
+    }
+    let _ = (GroupStatus::Healthy, PlanSet::new());
+    v
+}
