@@ -6,7 +6,7 @@ mod output;
 pub mod replay;
 mod waves;
 
-pub use output::write_dir;
+pub use output::{atomic_dir, check_out_dir, write_dir};
 pub use waves::{build, Plan, PlanOptions, Prepare, Removal, Wave};
 
 use crate::cli::PlanArgs;
@@ -28,7 +28,11 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
     if args.pilot == 0 || args.max_wave == 0 {
         return Err(Error::usage("--pilot and --max-wave must be at least 1"));
     }
-    let (snap, outcome) = run::simulate(&sim, args.exact)?;
+    let mut phases = run::Phases::new();
+    let snap = run::load(&sim)?;
+    phases.mark("ingest");
+    let outcome = crate::engine::simulate(&snap.tenant, run::params(&sim, args.exact));
+    phases.mark("simulate");
     let t = &snap.tenant;
     let exclude = match &args.exclude {
         Some(path) => waves::read_exclude(path, t)?,
@@ -48,10 +52,12 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
         tenant_location: t.tenant_location.map(|c| c.to_string()),
     };
     let mut plan = build(t, &outcome, &options);
+    phases.mark("waves");
     inject_fault_for_tests(t, &outcome, &mut plan);
     let checked = replay::replay(t, &outcome, &plan)?;
-    let files = crate::report::plan_files::render(t, &outcome, &plan, &checked)?;
-    write_dir(&args.out, args.force, &files)?;
+    phases.mark("replay");
+    atomic_dir(&args.out, args.force, |dir| crate::report::plan_files::render(t, &outcome, &plan, &checked, dir))?;
+    phases.mark("write");
     let summary = crate::report::plan_files::terminal_summary(t, &outcome, &plan, &args.out);
     out.write_all(summary.as_bytes())
         .map_err(Error::io("writing output"))?;

@@ -49,26 +49,40 @@ pub fn check_target(out: &Path, snapshot: &Path, force: bool) -> Result<()> {
             Some("licshift never writes into a snapshot: choose a folder outside it".into()),
         ));
     }
-    if target.is_file() {
-        return Err(Error::Usage(
-            format!("--out {} is a file", out.display()),
-            None,
-        ));
+    check_out_dir(out, force)
+}
+
+/// Refuses an --out that is a file, or a non-empty folder without --force.
+pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
+    if out.is_file() {
+        return Err(Error::Usage(format!("--out {} is a file", out.display()), None));
     }
-    let non_empty = std::fs::read_dir(&target)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
+    let non_empty = std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false);
     if non_empty && !force {
-        return Err(Error::Usage(
-            format!("--out {} exists and is not empty", out.display()),
-            Some("pass --force to replace it, or choose another folder".into()),
-        ));
+        return Err(Error::Usage(format!("--out {} exists and is not empty", out.display()), Some("pass --force to replace it, or choose another folder".into())));
     }
     Ok(())
 }
 
 /// Writes `files` (relative path, bytes) as the folder `out`, atomically.
 pub fn write_dir(out: &Path, force: bool, files: &[(String, Vec<u8>)]) -> Result<()> {
+    atomic_dir(out, force, |tmp| {
+        for (rel, bytes) in files {
+            let path = tmp.join(rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::File::create(&path)?;
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `fill` on a hidden sibling folder of `out`, then renames it into place: `out` appears
+/// whole or not at all, even if the process is killed mid-write.
+pub fn atomic_dir<T>(out: &Path, force: bool, fill: impl FnOnce(&Path) -> std::io::Result<T>) -> Result<T> {
     let name = out
         .file_name()
         .ok_or_else(|| Error::usage(format!("--out {} names no folder", out.display())))?
@@ -83,26 +97,14 @@ pub fn write_dir(out: &Path, force: bool, files: &[(String, Vec<u8>)]) -> Result
     let pid = std::process::id();
     let tmp = parent.join(format!(".{name}.licshift-tmp-{pid}"));
     let _ = std::fs::remove_dir_all(&tmp);
-    let result = (|| -> std::io::Result<()> {
-        std::fs::create_dir(&tmp)?;
-        for (rel, bytes) in files {
-            let path = tmp.join(rel);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut f = std::fs::File::create(&path)?;
-            std::io::Write::write_all(&mut f, bytes)?;
-            f.sync_all()?;
+    let result = std::fs::create_dir(&tmp).and_then(|_| fill(&tmp));
+    let value = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::Io { context: format!("writing {}", out.display()), source: e });
         }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(Error::Io {
-            context: format!("writing {}", out.display()),
-            source: e,
-        });
-    }
+    };
     if out.exists() {
         let non_empty = std::fs::read_dir(out)
             .map(|mut d| d.next().is_some())
@@ -130,5 +132,5 @@ pub fn write_dir(out: &Path, force: bool, files: &[(String, Vec<u8>)]) -> Result
         std::fs::rename(&tmp, out)
             .map_err(Error::io(format!("renaming into {}", out.display())))?;
     }
-    Ok(())
+    Ok(value)
 }

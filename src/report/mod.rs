@@ -41,13 +41,10 @@ impl<W: Write> SafeCsv<W> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let cells: Vec<String> = cells
-            .into_iter()
-            .map(|c| formula_safe(c.as_ref()).into_owned())
-            .collect();
-        self.inner
-            .write_record(&cells)
-            .map_err(std::io::Error::other)
+        for c in cells {
+            self.inner.write_field(formula_safe(c.as_ref()).as_bytes()).map_err(std::io::Error::other)?;
+        }
+        self.inner.write_record(None::<&[u8]>).map_err(std::io::Error::other)
     }
 
     pub fn finish(self) -> std::io::Result<W> {

@@ -6,7 +6,6 @@
 //! user live and removes nothing unless a group assignment that is Active with no error still
 //! gives every plan the direct assignment enables — else it logs and skips the user.
 
-use crate::engine::Outcome;
 use crate::model::{GroupIdx, Tenant};
 use crate::plan::Wave;
 use std::collections::BTreeMap;
@@ -48,8 +47,7 @@ function Write-Log([string]$Message) {
 if (-not (Get-MgContext)) { throw 'Connect-MgGraph -Scopes User.ReadWrite.All,Directory.Read.All first' }
 "#;
 
-pub fn wave_script(t: &Tenant, o: &Outcome, w: &Wave) -> String {
-    let _ = o;
+pub fn wave_script(t: &Tenant, w: &Wave) -> String {
     let log = format!("wave-{:03}.log", w.number);
     let mut s = String::new();
     let _ = writeln!(
@@ -149,25 +147,9 @@ $removals = @(
             ps_quote(&user.upn)
         );
         for (j, r) in rs.iter().enumerate() {
-            let a = &t.assignments[r.assignment.ix()];
-            let needs: Vec<String> = t
-                .enabled(a.sku, &a.disabled)
-                .iter()
-                .map(|p| format!("'{}'", t.plans[p.ix()].id))
-                .collect();
-            let gs: Vec<String> = r
-                .covered_by
-                .iter()
-                .map(|g| ps_quote(t.group_label(*g)))
-                .collect();
-            let _ = writeln!(
-                s,
-                "        @{{ SkuId = '{}'; Needs = @({}); Groups = @({}) }}{}",
-                t.skus[r.sku.ix()].id,
-                needs.join(", "),
-                gs.join(", "),
-                if j + 1 < rs.len() { "," } else { "" }
-            );
+            let gs: Vec<String> = r.covered_by.iter().map(|g| ps_quote(t.group_label(*g))).collect();
+            let comma = if j + 1 < rs.len() { "," } else { "" };
+            let _ = writeln!(s, "        @{{ SkuId = '{}'; Groups = @({}) }}{comma}", t.skus[r.sku.ix()].id, gs.join(", "));
         }
         let _ = writeln!(s, "    ) }}{}", if i + 1 < users.len() { "," } else { "" });
     }
@@ -186,9 +168,11 @@ foreach ($r in $removals) {{
     foreach ($s in $r.Skus) {{
         $direct = @($user.LicenseAssignmentStates | Where-Object {{ -not $_.AssignedByGroup -and [string]$_.SkuId -eq $s.SkuId }})
         if ($direct.Count -eq 0) {{ $reason = "no direct assignment of $($s.SkuId) any more"; break }}
+        # What the direct assignment enables now, live: the SKU's plans minus its disabled ones.
+        $needs = @($skuPlans[$s.SkuId] | Where-Object {{ @($direct[0].DisabledPlans) -notcontains $_ }})
         $ids = @($s.Groups | ForEach-Object {{ $groupId[$_] }})
         $have = Get-GroupPlans $user $ids
-        $missing = @($s.Needs | Where-Object {{ -not $have.Contains($_) }})
+        $missing = @($needs | Where-Object {{ -not $have.Contains($_) }})
         if ($missing.Count -gt 0) {{ $reason = "groups do not give plans $($missing -join ',') of $($s.SkuId) (Active, no error)"; break }}
         $remove += $s.SkuId
     }}

@@ -138,7 +138,7 @@ fn the_pilot_holds_every_shape_and_excluded_users_go_last() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|g| g["groupName"].as_str().unwrap().to_string())
+                .map(|g| g.as_str().unwrap().to_string())
                 .collect();
             per_user
                 .entry(r["userPrincipalName"].as_str().unwrap().to_string())
