@@ -26,13 +26,21 @@ pub struct Phases {
 impl Phases {
     pub fn new() -> Phases {
         let now = std::time::Instant::now();
-        Phases { start: now, last: now, enabled: std::env::var_os("LICSHIFT_TIMINGS").is_some() }
+        Phases {
+            start: now,
+            last: now,
+            enabled: std::env::var_os("LICSHIFT_TIMINGS").is_some(),
+        }
     }
 
     pub fn mark(&mut self, phase: &str) {
         if self.enabled {
             let now = std::time::Instant::now();
-            let line = format!("timing {phase:<12} {:>8.3}s (total {:.3}s)\n", (now - self.last).as_secs_f64(), (now - self.start).as_secs_f64());
+            let line = format!(
+                "timing {phase:<12} {:>8.3}s (total {:.3}s)\n",
+                (now - self.last).as_secs_f64(),
+                (now - self.start).as_secs_f64()
+            );
             let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             self.last = now;
         }

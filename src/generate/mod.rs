@@ -25,6 +25,10 @@ pub fn run(users: u64, dir: &Path, seed: u64, force: bool, out: &mut dyn Write) 
         stats.groups,
         dir.display()
     );
-    out.write_all(text.as_bytes()).map_err(Error::io("writing output"))?;
-    Ok(Ran { code: crate::exit::OK, warnings: Default::default() })
+    out.write_all(text.as_bytes())
+        .map_err(Error::io("writing output"))?;
+    Ok(Ran {
+        code: crate::exit::OK,
+        warnings: Default::default(),
+    })
 }

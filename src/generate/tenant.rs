@@ -23,7 +23,13 @@ fn products() -> BTreeMap<&'static str, Product> {
     let mut m: BTreeMap<&str, Product> = BTreeMap::new();
     for line in PRODUCTS.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        m.entry(f[0]).or_insert_with(|| Product { id: f[1], plans: Vec::new() }).plans.push((f[2], f[3]));
+        m.entry(f[0])
+            .or_insert_with(|| Product {
+                id: f[1],
+                plans: Vec::new(),
+            })
+            .plans
+            .push((f[2], f[3]));
     }
     m
 }
@@ -67,19 +73,40 @@ fn guid(seed: u64, ns: u64, i: u64) -> String {
 /// (department, share ‰, its SKU, plans its template disables, template status).
 const DEPARTMENTS: &[(&str, u64, &str, &[&str], &str)] = &[
     ("Engineering", 250, "ENTERPRISEPACK", &[], "proposed"),
-    ("Sales", 200, "ENTERPRISEPACK", &["YAMMER_ENTERPRISE"], "proposed"),
+    (
+        "Sales",
+        200,
+        "ENTERPRISEPACK",
+        &["YAMMER_ENTERPRISE"],
+        "proposed",
+    ),
     ("Stores", 200, "SPE_F1", &[], "existing"),
     ("Support", 100, "ENTERPRISEPACK", &[], "proposed"),
     ("Finance", 80, "ENTERPRISEPACK", &[], "proposed"),
     ("Marketing", 60, "ENTERPRISEPACK", &["SWAY"], "proposed"),
-    ("HR", 40, "ENTERPRISEPACK", &["YAMMER_ENTERPRISE"], "proposed"),
+    (
+        "HR",
+        40,
+        "ENTERPRISEPACK",
+        &["YAMMER_ENTERPRISE"],
+        "proposed",
+    ),
     ("Warehouse", 40, "STANDARDPACK", &[], "proposed"),
     ("Legal", 20, "ENTERPRISEPREMIUM", &[], "proposed"),
     ("Executives", 10, "ENTERPRISEPREMIUM", &[], "proposed"),
 ];
-const COUNTRIES: &[&str] = &["US", "US", "US", "GB", "DE", "NL", "FR", "IN", "BR", "JP", "CA", "AU"];
-const FIRST: &[&str] = &["Adele", "Alex", "Ben", "Chris", "Diego", "Emily", "Grady", "Irvin", "Joni", "Lee", "Lidia", "Megan", "Nestor", "Patti", "Pradeep", "Raul", "Sanne", "Ties", "Yara", "Zoë"];
-const LAST: &[&str] = &["Vance", "Wilber", "Walters", "Hansen", "Zamora", "Braun", "Mills", "Stevens", "Brooks", "Lambert", "Gu", "Cox", "Bowen", "Graham", "Gupta", "de Vries", "Jansen", "Smit", "Bakker", "Özdemir"];
+const COUNTRIES: &[&str] = &[
+    "US", "US", "US", "GB", "DE", "NL", "FR", "IN", "BR", "JP", "CA", "AU",
+];
+const FIRST: &[&str] = &[
+    "Adele", "Alex", "Ben", "Chris", "Diego", "Emily", "Grady", "Irvin", "Joni", "Lee", "Lidia",
+    "Megan", "Nestor", "Patti", "Pradeep", "Raul", "Sanne", "Ties", "Yara", "Zoë",
+];
+const LAST: &[&str] = &[
+    "Vance", "Wilber", "Walters", "Hansen", "Zamora", "Braun", "Mills", "Stevens", "Brooks",
+    "Lambert", "Gu", "Cox", "Bowen", "Graham", "Gupta", "de Vries", "Jansen", "Smit", "Bakker",
+    "Özdemir",
+];
 
 /// assignments.csv, counting the seats each SKU uses as it goes.
 struct Assignments {
@@ -90,23 +117,53 @@ struct Assignments {
 }
 
 impl Assignments {
-    fn emit(&mut self, user: &str, sku: &'static str, group: &str, disabled: &str, state: &str, error: &str) -> io::Result<()> {
+    fn emit(
+        &mut self,
+        user: &str,
+        sku: &'static str,
+        group: &str,
+        disabled: &str,
+        state: &str,
+        error: &str,
+    ) -> io::Result<()> {
         self.count += 1;
         if state == "Active" {
             *self.held.entry(sku).or_default() += 1;
         }
-        writeln!(self.w, "{user},{},{group},{disabled},{state},{error}", self.ids[sku])
+        writeln!(
+            self.w,
+            "{user},{},{group},{disabled},{state},{error}",
+            self.ids[sku]
+        )
     }
 
-    fn direct(&mut self, user: &str, sku: &'static str, disabled: &str, state: &str, error: &str) -> io::Result<()> {
+    fn direct(
+        &mut self,
+        user: &str,
+        sku: &'static str,
+        disabled: &str,
+        state: &str,
+        error: &str,
+    ) -> io::Result<()> {
         self.emit(user, sku, "", disabled, state, error)
     }
 }
 
 pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
     let p = products();
-    let plan_id = |sku: &str, name: &str| -> &'static str { p[sku].plans.iter().find(|x| x.1 == name).map_or("", |x| x.0) };
-    let file = |name: &str| -> io::Result<BufWriter<std::fs::File>> { Ok(BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(name))?)) };
+    let plan_id = |sku: &str, name: &str| -> &'static str {
+        p[sku]
+            .plans
+            .iter()
+            .find(|x| x.1 == name)
+            .map_or("", |x| x.0)
+    };
+    let file = |name: &str| -> io::Result<BufWriter<std::fs::File>> {
+        Ok(BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(dir.join(name))?,
+        ))
+    };
 
     // Groups: All users, one per department, add-ons, a nested contractors group.
     let mut groups: Vec<(String, String)> = vec![("All users".into(), guid(seed, 1, 0))];
@@ -123,14 +180,31 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
     groups.push(("Contractors".into(), g_contractors.clone()));
 
     let mut users = file("users.csv")?;
-    let mut out = Assignments { w: file("assignments.csv")?, held: BTreeMap::new(), count: 0, ids: p.iter().map(|(k, v)| (*k, v.id)).collect() };
+    let mut out = Assignments {
+        w: file("assignments.csv")?,
+        held: BTreeMap::new(),
+        count: 0,
+        ids: p.iter().map(|(k, v)| (*k, v.id)).collect(),
+    };
     let mut members = file("members.csv")?;
-    writeln!(users, "Id,UserPrincipalName,DisplayName,UsageLocation,AccountEnabled,Department")?;
-    writeln!(out.w, "UserId,SkuId,AssignedByGroup,DisabledPlans,State,Error")?;
+    writeln!(
+        users,
+        "Id,UserPrincipalName,DisplayName,UsageLocation,AccountEnabled,Department"
+    )?;
+    writeln!(
+        out.w,
+        "UserId,SkuId,AssignedByGroup,DisabledPlans,State,Error"
+    )?;
     writeln!(members, "GroupId,MemberId,MemberType")?;
     let mut wanted: BTreeMap<&str, u64> = BTreeMap::new();
     let mut n_member = 0u64;
-    let cumulative: Vec<u64> = DEPARTMENTS.iter().scan(0, |acc, d| { *acc += d.1; Some(*acc) }).collect();
+    let cumulative: Vec<u64> = DEPARTMENTS
+        .iter()
+        .scan(0, |acc, d| {
+            *acc += d.1;
+            Some(*acc)
+        })
+        .collect();
     let yammer = plan_id("ENTERPRISEPACK", "YAMMER_ENTERPRISE");
     let forms = plan_id("ENTERPRISEPACK", "FORMS_PLAN_E3");
 
@@ -144,15 +218,26 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
         let enabled = if r.chance(30) { "False" } else { "True" };
         let first = r.pick(FIRST);
         let last = r.pick(LAST);
-        let upn = format!("{}.{}.{i}@contoso.test", first.to_lowercase(), last.to_lowercase().replace(' ', ""));
-        writeln!(users, "{id},{upn},{first} {last},{location},{enabled},{dept}")?;
+        let upn = format!(
+            "{}.{}.{i}@contoso.test",
+            first.to_lowercase(),
+            last.to_lowercase().replace(' ', "")
+        );
+        writeln!(
+            users,
+            "{id},{upn},{first} {last},{location},{enabled},{dept}"
+        )?;
 
         let orphan = r.chance(20); // in no group at all
         let mut add_member = |g: &str| -> io::Result<()> {
             n_member += 1;
             writeln!(members, "{g},{id},User")
         };
-        let ems = if dept == "Executives" { "EMSPREMIUM" } else { "EMS" };
+        let ems = if dept == "Executives" {
+            "EMSPREMIUM"
+        } else {
+            "EMS"
+        };
         let has_ems = r.chance(970);
         if has_ems {
             out.direct(&id, ems, "", "Active", "None")?;
@@ -162,7 +247,11 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
         if has_sku {
             // Mostly the template's options; some users have an extra plan on (not covered)
             // or one more off (they gain it).
-            let mut disabled: Vec<&str> = template_disabled.iter().map(|n| plan_id(sku, n)).filter(|x| !x.is_empty()).collect();
+            let mut disabled: Vec<&str> = template_disabled
+                .iter()
+                .map(|n| plan_id(sku, n))
+                .filter(|x| !x.is_empty())
+                .collect();
             if sku == "ENTERPRISEPACK" && r.chance(20) {
                 disabled.retain(|x| *x != yammer);
             }
@@ -170,7 +259,11 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
                 disabled.push(forms);
             }
             let error = r.chance(3);
-            let (state, err) = if error { ("Error", "CountViolation") } else { ("Active", "None") };
+            let (state, err) = if error {
+                ("Error", "CountViolation")
+            } else {
+                ("Active", "None")
+            };
             if status == "existing" && dept_group_member {
                 // Frontline staff already get F3 from their group; most also kept a direct copy.
                 out.emit(&id, sku, &g_dept[d], "", "Active", "None")?;
@@ -240,12 +333,31 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
     for (part, prod) in &p {
         let consumed = held.get(part).copied().unwrap_or(0);
         let want = wanted.get(part).copied().unwrap_or(0);
-        let enabled = if *part == "EMSPREMIUM" { consumed + want / 3 } else { consumed + want + consumed / 20 + 10 };
+        let enabled = if *part == "EMSPREMIUM" {
+            consumed + want / 3
+        } else {
+            consumed + want + consumed / 20 + 10
+        };
         for (pid, pname) in &prod.plans {
-            writeln!(w, "{},{part},{pid},{pname},User,Success,{enabled},0,0,{consumed}", prod.id)?;
+            writeln!(
+                w,
+                "{},{part},{pid},{pname},User,Success,{enabled},0,0,{consumed}",
+                prod.id
+            )?;
         }
     }
     w.flush()?;
-    std::fs::write(dir.join("organization.csv"), format!("Id,DisplayName,CountryLetterCode\n{},Contoso (generated),US\n", guid(seed, 3, 0)))?;
-    Ok(Stats { users: n, assignments: n_assign, memberships: n_member, groups: groups.len() })
+    std::fs::write(
+        dir.join("organization.csv"),
+        format!(
+            "Id,DisplayName,CountryLetterCode\n{},Contoso (generated),US\n",
+            guid(seed, 3, 0)
+        ),
+    )?;
+    Ok(Stats {
+        users: n,
+        assignments: n_assign,
+        memberships: n_member,
+        groups: groups.len(),
+    })
 }

@@ -18,7 +18,7 @@ pub use columns::norm;
 pub use text::{decode, sniff_delimiter, unclosed_quote};
 
 use crate::diag::{quote, Code, Origin, Problem, Problems, SourceNames};
-use crate::model::{GroupIdx, Guid, InputFile, PlanIdx, RuleSpec, SkuIdx, Tenant, UserIdx};
+use crate::model::{GroupIdx, Guid, IdMap, InputFile, PlanIdx, RuleSpec, SkuIdx, Tenant, UserIdx};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -288,18 +288,32 @@ pub fn load(spec: &SnapshotSpec) -> Result<Loaded, Failed> {
 /// Lookup tables built while reading; hash maps serve lookups only, never output order.
 #[derive(Default)]
 pub(crate) struct Lookup {
-    plan_by_id: HashMap<Guid, PlanIdx>,
+    plan_by_id: IdMap<Guid, PlanIdx>,
     plan_by_name: HashMap<String, PlanIdx>,
-    sku_by_id: HashMap<Guid, SkuIdx>,
+    sku_by_id: IdMap<Guid, SkuIdx>,
     sku_by_part: HashMap<String, SkuIdx>,
-    user_by_id: HashMap<Guid, UserIdx>,
-    user_by_upn: HashMap<String, UserIdx>,
-    group_by_id: HashMap<Guid, GroupIdx>,
+    user_by_id: IdMap<Guid, UserIdx>,
+    /// Built on first use: exports that name users by id never pay for it.
+    user_by_upn: Option<HashMap<String, UserIdx>>,
+    group_by_id: IdMap<Guid, GroupIdx>,
     group_by_name: HashMap<String, Vec<GroupIdx>>,
     /// From the catalog: friendly plan name and plan name → plan id; product names by SKU id.
     catalog_plan_by_name: HashMap<String, (Guid, String)>,
     catalog_sku_name: HashMap<Guid, String>,
     catalog_plan_friendly: HashMap<Guid, String>,
+}
+
+impl Lookup {
+    /// The user principal name index, built once when a file first names a user by UPN.
+    pub fn upn_index(&mut self, users: &[crate::model::User]) -> &HashMap<String, UserIdx> {
+        self.user_by_upn.get_or_insert_with(|| {
+            users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (cells::name_key(&u.upn), UserIdx(i as u32)))
+                .collect()
+        })
+    }
 }
 
 pub(crate) struct Ctx {

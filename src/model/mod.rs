@@ -11,7 +11,7 @@ mod rules;
 
 pub use builtin_rules::{builtin_rules, known_plan_by_name};
 
-pub use ids::{AssignmentIdx, Country, GroupIdx, Guid, PlanIdx, SkuIdx, UserIdx};
+pub use ids::{AssignmentIdx, Country, GroupIdx, Guid, IdHasher, IdMap, PlanIdx, SkuIdx, UserIdx};
 pub use planset::PlanSet;
 pub use rules::{RuleKind, RuleSource, RuleSpec, Rules};
 

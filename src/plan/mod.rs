@@ -56,7 +56,9 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
     inject_fault_for_tests(t, &outcome, &mut plan);
     let checked = replay::replay(t, &outcome, &plan)?;
     phases.mark("replay");
-    atomic_dir(&args.out, args.force, |dir| crate::report::plan_files::render(t, &outcome, &plan, &checked, dir))?;
+    atomic_dir(&args.out, args.force, |dir| {
+        crate::report::plan_files::render(t, &outcome, &plan, &checked, dir)
+    })?;
     phases.mark("write");
     let summary = crate::report::plan_files::terminal_summary(t, &outcome, &plan, &args.out);
     out.write_all(summary.as_bytes())

@@ -55,11 +55,19 @@ pub fn check_target(out: &Path, snapshot: &Path, force: bool) -> Result<()> {
 /// Refuses an --out that is a file, or a non-empty folder without --force.
 pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
     if out.is_file() {
-        return Err(Error::Usage(format!("--out {} is a file", out.display()), None));
+        return Err(Error::Usage(
+            format!("--out {} is a file", out.display()),
+            None,
+        ));
     }
-    let non_empty = std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false);
+    let non_empty = std::fs::read_dir(out)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
     if non_empty && !force {
-        return Err(Error::Usage(format!("--out {} exists and is not empty", out.display()), Some("pass --force to replace it, or choose another folder".into())));
+        return Err(Error::Usage(
+            format!("--out {} exists and is not empty", out.display()),
+            Some("pass --force to replace it, or choose another folder".into()),
+        ));
     }
     Ok(())
 }
@@ -82,7 +90,11 @@ pub fn write_dir(out: &Path, force: bool, files: &[(String, Vec<u8>)]) -> Result
 
 /// Runs `fill` on a hidden sibling folder of `out`, then renames it into place: `out` appears
 /// whole or not at all, even if the process is killed mid-write.
-pub fn atomic_dir<T>(out: &Path, force: bool, fill: impl FnOnce(&Path) -> std::io::Result<T>) -> Result<T> {
+pub fn atomic_dir<T>(
+    out: &Path,
+    force: bool,
+    fill: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> Result<T> {
     let name = out
         .file_name()
         .ok_or_else(|| Error::usage(format!("--out {} names no folder", out.display())))?
@@ -102,7 +114,10 @@ pub fn atomic_dir<T>(out: &Path, force: bool, fill: impl FnOnce(&Path) -> std::i
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(Error::Io { context: format!("writing {}", out.display()), source: e });
+            return Err(Error::Io {
+                context: format!("writing {}", out.display()),
+                source: e,
+            });
         }
     };
     if out.exists() {

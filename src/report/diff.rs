@@ -55,13 +55,25 @@ pub fn user_order(t: &Tenant) -> Vec<UserIdx> {
     v
 }
 
-pub fn write_csv<W: Write>(w: W, t: &Tenant, o: &Outcome, only: Option<UserIdx>, all: bool) -> io::Result<W> {
+pub fn write_csv<W: Write>(
+    w: W,
+    t: &Tenant,
+    o: &Outcome,
+    only: Option<UserIdx>,
+    all: bool,
+) -> io::Result<W> {
     let order = only.map_or_else(|| user_order(t), |u| vec![u]);
     write_csv_in(w, t, o, &order, all)
 }
 
 /// diff.csv for the users in `order`.
-pub fn write_csv_in<W: Write>(w: W, t: &Tenant, o: &Outcome, order: &[UserIdx], all: bool) -> io::Result<W> {
+pub fn write_csv_in<W: Write>(
+    w: W,
+    t: &Tenant,
+    o: &Outcome,
+    order: &[UserIdx],
+    all: bool,
+) -> io::Result<W> {
     let mut csv = SafeCsv::new(w);
     csv.row(HEADER)?;
     for &u in order {

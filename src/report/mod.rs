@@ -42,9 +42,13 @@ impl<W: Write> SafeCsv<W> {
         S: AsRef<str>,
     {
         for c in cells {
-            self.inner.write_field(formula_safe(c.as_ref()).as_bytes()).map_err(std::io::Error::other)?;
+            self.inner
+                .write_field(formula_safe(c.as_ref()).as_bytes())
+                .map_err(std::io::Error::other)?;
         }
-        self.inner.write_record(None::<&[u8]>).map_err(std::io::Error::other)
+        self.inner
+            .write_record(None::<&[u8]>)
+            .map_err(std::io::Error::other)
     }
 
     pub fn finish(self) -> std::io::Result<W> {

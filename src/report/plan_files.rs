@@ -15,9 +15,32 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 pub const SCHEMA: &str = "licshift.plan/v1";
-pub const WAVES_HEADER: [&str; 6] = ["wave", "userId", "userPrincipalName", "skuId", "skuPartNumber", "coveredBy"];
-pub const BLOCKED_HEADER: [&str; 6] = ["userId", "userPrincipalName", "skuId", "skuPartNumber", "reason", "detail"];
-pub const PREPARE_HEADER: [&str; 8] = ["action", "groupId", "groupName", "skuId", "skuPartNumber", "disabledPlans", "userId", "userPrincipalName"];
+pub const WAVES_HEADER: [&str; 6] = [
+    "wave",
+    "userId",
+    "userPrincipalName",
+    "skuId",
+    "skuPartNumber",
+    "coveredBy",
+];
+pub const BLOCKED_HEADER: [&str; 6] = [
+    "userId",
+    "userPrincipalName",
+    "skuId",
+    "skuPartNumber",
+    "reason",
+    "detail",
+];
+pub const PREPARE_HEADER: [&str; 8] = [
+    "action",
+    "groupId",
+    "groupName",
+    "skuId",
+    "skuPartNumber",
+    "disabledPlans",
+    "userId",
+    "userPrincipalName",
+];
 
 /// One blocked direct assignment, as every output shows it.
 pub struct BlockedRow {
@@ -31,9 +54,28 @@ pub fn blocked_rows(t: &Tenant, o: &Outcome, order: &[UserIdx]) -> Vec<BlockedRo
     let mut rows = Vec::new();
     for &u in order {
         for d in &o.users[u.ix()].directs {
-            if let Verdict::Blocked { reason, uncovered, group, evidence, nested_via } = &d.verdict {
-                let detail = explain::blocked_words(t, *reason, uncovered, group.map(|g| t.group_label(g).to_string()), evidence.as_ref(), *nested_via);
-                rows.push(BlockedRow { user: u, sku: d.sku, reason: *reason, detail });
+            if let Verdict::Blocked {
+                reason,
+                uncovered,
+                group,
+                evidence,
+                nested_via,
+            } = &d.verdict
+            {
+                let detail = explain::blocked_words(
+                    t,
+                    *reason,
+                    uncovered,
+                    group.map(|g| t.group_label(g).to_string()),
+                    evidence.as_ref(),
+                    *nested_via,
+                );
+                rows.push(BlockedRow {
+                    user: u,
+                    sku: d.sku,
+                    reason: *reason,
+                    detail,
+                });
             }
         }
     }
@@ -41,7 +83,9 @@ pub fn blocked_rows(t: &Tenant, o: &Outcome, order: &[UserIdx]) -> Vec<BlockedRo
 }
 
 fn group_id(t: &Tenant, g: GroupIdx) -> String {
-    t.groups[g.ix()].id.map_or_else(String::new, |i| i.to_string())
+    t.groups[g.ix()]
+        .id
+        .map_or_else(String::new, |i| i.to_string())
 }
 
 fn create(dir: &Path, rel: &str) -> io::Result<BufWriter<File>> {
@@ -83,10 +127,65 @@ struct RemovalJson<'a> {
     covered_by: Vec<&'a str>,
 }
 
-pub fn render(t: &Tenant, o: &Outcome, plan: &Plan, checked: &Checked, dir: &Path) -> io::Result<()> {
+pub fn render(
+    t: &Tenant,
+    o: &Outcome,
+    plan: &Plan,
+    checked: &Checked,
+    dir: &Path,
+) -> io::Result<()> {
     let order = diff::user_order(t);
     let blocked = blocked_rows(t, o, &order);
+    // Independent files, written side by side: the largest (diff.csv, plan.json, the scripts)
+    // take about the same time, so two cores halve the wall time.
+    let ((a, b), (c, d)) = rayon::join(
+        || {
+            rayon::join(
+                || write_csvs(t, plan, &blocked, dir),
+                || {
+                    finish(diff::write_csv_in(
+                        create(dir, "diff.csv")?,
+                        t,
+                        o,
+                        &order,
+                        plan.options.diff_all,
+                    )?)
+                },
+            )
+        },
+        || {
+            rayon::join(
+                || write_plan_json(create(dir, "plan.json")?, t, o, plan, checked, &blocked),
+                || write_report_and_scripts(t, o, plan, checked, &blocked, dir),
+            )
+        },
+    );
+    a.and(b).and(c).and(d)
+}
 
+fn write_report_and_scripts(
+    t: &Tenant,
+    o: &Outcome,
+    plan: &Plan,
+    checked: &Checked,
+    blocked: &[BlockedRow],
+    dir: &Path,
+) -> io::Result<()> {
+    let mut w = create(dir, "report.md")?;
+    w.write_all(markdown::plan_report(t, o, plan, checked, blocked).as_bytes())?;
+    finish(w)?;
+    for wave in &plan.waves {
+        let mut w = create(dir, &powershell::script_name(wave.number, false))?;
+        w.write_all(powershell::wave_script(t, wave).as_bytes())?;
+        finish(w)?;
+        let mut w = create(dir, &powershell::script_name(wave.number, true))?;
+        w.write_all(powershell::rollback_script(t, wave).as_bytes())?;
+        finish(w)?;
+    }
+    Ok(())
+}
+
+fn write_csvs(t: &Tenant, plan: &Plan, blocked: &[BlockedRow], dir: &Path) -> io::Result<()> {
     let mut w = SafeCsv::new(create(dir, "waves.csv")?);
     w.row(WAVES_HEADER)?;
     for wave in &plan.waves {
@@ -94,20 +193,32 @@ pub fn render(t: &Tenant, o: &Outcome, plan: &Plan, checked: &Checked, dir: &Pat
         for r in &wave.removals {
             let user = &t.users[r.user.ix()];
             let by: Vec<&str> = r.covered_by.iter().map(|g| t.group_label(*g)).collect();
-            w.row([number.as_str(), &user.id.to_string(), &user.upn, &t.skus[r.sku.ix()].id.to_string(), t.sku_label(r.sku), &by.join("; ")])?;
+            w.row([
+                number.as_str(),
+                &user.id.to_string(),
+                &user.upn,
+                &t.skus[r.sku.ix()].id.to_string(),
+                t.sku_label(r.sku),
+                &by.join("; "),
+            ])?;
         }
     }
     finish(w.finish()?)?;
 
     let mut w = SafeCsv::new(create(dir, "blocked.csv")?);
     w.row(BLOCKED_HEADER)?;
-    for b in &blocked {
+    for b in blocked {
         let user = &t.users[b.user.ix()];
-        w.row([&user.id.to_string(), &user.upn, &t.skus[b.sku.ix()].id.to_string(), t.sku_label(b.sku), b.reason.code(), &b.detail])?;
+        w.row([
+            &user.id.to_string(),
+            &user.upn,
+            &t.skus[b.sku.ix()].id.to_string(),
+            t.sku_label(b.sku),
+            b.reason.code(),
+            &b.detail,
+        ])?;
     }
     finish(w.finish()?)?;
-
-    finish(diff::write_csv_in(create(dir, "diff.csv")?, t, o, &order, plan.options.diff_all)?)?;
 
     let mut w = SafeCsv::new(create(dir, "prepare.csv")?);
     w.row(PREPARE_HEADER)?;
@@ -116,7 +227,11 @@ pub fn render(t: &Tenant, o: &Outcome, plan: &Plan, checked: &Checked, dir: &Pat
     }
     for &(g, li) in &plan.prepare.assign {
         let line = &t.templates[g.ix()][li];
-        let disabled: Vec<String> = line.disabled.iter().map(|p| t.plans[p.ix()].id.to_string()).collect();
+        let disabled: Vec<String> = line
+            .disabled
+            .iter()
+            .map(|p| t.plans[p.ix()].id.to_string())
+            .collect();
         w.row([
             "assign-license",
             &group_id(t, g),
@@ -130,34 +245,46 @@ pub fn render(t: &Tenant, o: &Outcome, plan: &Plan, checked: &Checked, dir: &Pat
     }
     for &(g, u) in &plan.prepare.add_members {
         let user = &t.users[u.ix()];
-        w.row(["add-member", &group_id(t, g), t.group_label(g), "", "", "", &user.id.to_string(), &user.upn])?;
+        w.row([
+            "add-member",
+            &group_id(t, g),
+            t.group_label(g),
+            "",
+            "",
+            "",
+            &user.id.to_string(),
+            &user.upn,
+        ])?;
     }
     finish(w.finish()?)?;
 
-    write_plan_json(create(dir, "plan.json")?, t, o, plan, checked, &blocked)?;
-
-    let mut w = create(dir, "report.md")?;
-    w.write_all(markdown::plan_report(t, o, plan, checked, &blocked).as_bytes())?;
-    finish(w)?;
-    for wave in &plan.waves {
-        let mut w = create(dir, &powershell::script_name(wave.number, false))?;
-        w.write_all(powershell::wave_script(t, wave).as_bytes())?;
-        finish(w)?;
-        let mut w = create(dir, &powershell::script_name(wave.number, true))?;
-        w.write_all(powershell::rollback_script(t, wave).as_bytes())?;
-        finish(w)?;
-    }
     Ok(())
 }
 
 /// plan.json: the small parts pretty-printed, then one removal and one blocked assignment per
 /// line, so a million-user plan stays greppable and is never held as a JSON tree.
-fn write_plan_json(mut w: BufWriter<File>, t: &Tenant, o: &Outcome, plan: &Plan, checked: &Checked, blocked: &[BlockedRow]) -> io::Result<()> {
+fn write_plan_json(
+    mut w: BufWriter<File>,
+    t: &Tenant,
+    o: &Outcome,
+    plan: &Plan,
+    checked: &Checked,
+    blocked: &[BlockedRow],
+) -> io::Result<()> {
     let seats: Vec<SeatRow> = t
         .skus
         .iter()
         .zip(&o.seats)
-        .map(|(s, u)| SeatRow { sku_id: s.id.to_string(), sku_part_number: &s.part_number, enabled: u.known.then_some(u.enabled), before: u.before, peak: u.peak, after: u.after, requested_new: u.requested, short: u.short })
+        .map(|(s, u)| SeatRow {
+            sku_id: s.id.to_string(),
+            sku_part_number: &s.part_number,
+            enabled: u.known.then_some(u.enabled),
+            before: u.before,
+            peak: u.peak,
+            after: u.after,
+            requested_new: u.requested,
+            short: u.short,
+        })
         .collect();
     let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
     for b in blocked {
@@ -208,7 +335,13 @@ fn write_plan_json(mut w: BufWriter<File>, t: &Tenant, o: &Outcome, plan: &Plan,
     w.write_all(head.trim_end().trim_end_matches('}').trim_end().as_bytes())?;
     w.write_all(b",\n  \"waves\": [")?;
     for (i, wave) in plan.waves.iter().enumerate() {
-        write!(w, "{}\n    {{\"wave\": {}, \"pilot\": {}, \"removals\": [", if i == 0 { "" } else { "," }, wave.number, wave.pilot)?;
+        write!(
+            w,
+            "{}\n    {{\"wave\": {}, \"pilot\": {}, \"removals\": [",
+            if i == 0 { "" } else { "," },
+            wave.number,
+            wave.pilot
+        )?;
         for (j, r) in wave.removals.iter().enumerate() {
             let user = &t.users[r.user.ix()];
             let item = RemovalJson {
@@ -216,7 +349,11 @@ fn write_plan_json(mut w: BufWriter<File>, t: &Tenant, o: &Outcome, plan: &Plan,
                 user_principal_name: &user.upn,
                 sku_id: t.skus[r.sku.ix()].id.to_string(),
                 sku_part_number: t.sku_label(r.sku),
-                disabled_plans: r.disabled.iter().map(|p| t.plans[p.ix()].id.to_string()).collect(),
+                disabled_plans: r
+                    .disabled
+                    .iter()
+                    .map(|p| t.plans[p.ix()].id.to_string())
+                    .collect(),
                 covered_by: r.covered_by.iter().map(|g| t.group_label(*g)).collect(),
             };
             w.write_all(if j == 0 { b"\n      " } else { b",\n      " })?;
@@ -249,25 +386,78 @@ pub fn terminal_summary(t: &Tenant, o: &Outcome, plan: &Plan, out: &Path) -> Str
     let mut s = format!("Plan written to {}\n\n", out.display());
     s += &format!("{users} users, {removals} direct assignments to remove in {} waves; {blocked} blocked.\n\n", plan.waves.len());
     if !plan.waves.is_empty() {
-        let mut rows: Vec<Vec<String>> = plan.waves.iter().take(12).map(|w| vec![w.number.to_string(), if w.pilot { "pilot".into() } else { String::new() }, w.users.len().to_string(), w.removals.len().to_string()]).collect();
+        let mut rows: Vec<Vec<String>> = plan
+            .waves
+            .iter()
+            .take(12)
+            .map(|w| {
+                vec![
+                    w.number.to_string(),
+                    if w.pilot {
+                        "pilot".into()
+                    } else {
+                        String::new()
+                    },
+                    w.users.len().to_string(),
+                    w.removals.len().to_string(),
+                ]
+            })
+            .collect();
         if plan.waves.len() > 12 {
             let rest: usize = plan.waves.iter().skip(12).map(|w| w.users.len()).sum();
-            rows.push(vec![format!("13–{}", plan.waves.len()), String::new(), rest.to_string(), plan.waves.iter().skip(12).map(|w| w.removals.len()).sum::<usize>().to_string()]);
+            rows.push(vec![
+                format!("13–{}", plan.waves.len()),
+                String::new(),
+                rest.to_string(),
+                plan.waves
+                    .iter()
+                    .skip(12)
+                    .map(|w| w.removals.len())
+                    .sum::<usize>()
+                    .to_string(),
+            ]);
         }
         s += &table(&["wave", "", "users", "removals"], rows);
         s += "\n\n";
     }
     if !counts.is_empty() {
-        s += &table(&["blocked by", "direct assignments"], counts.into_iter().map(|(k, v)| vec![k.to_string(), v.to_string()]).collect());
+        s += &table(
+            &["blocked by", "direct assignments"],
+            counts
+                .into_iter()
+                .map(|(k, v)| vec![k.to_string(), v.to_string()])
+                .collect(),
+        );
         s += "\n\n";
     }
     let rows: Vec<Vec<String>> = t
         .skus
         .iter()
         .zip(&o.seats)
-        .map(|(k, u)| vec![k.part_number.clone(), if u.known { u.enabled.to_string() } else { "?".into() }, u.before.to_string(), u.peak.to_string(), u.after.to_string()])
+        .map(|(k, u)| {
+            vec![
+                k.part_number.clone(),
+                if u.known {
+                    u.enabled.to_string()
+                } else {
+                    "?".into()
+                },
+                u.before.to_string(),
+                u.peak.to_string(),
+                u.after.to_string(),
+            ]
+        })
         .collect();
-    s += &table(&["SKU", "enabled", "consumed before", "at peak (after prepare)", "after"], rows);
+    s += &table(
+        &[
+            "SKU",
+            "enabled",
+            "consumed before",
+            "at peak (after prepare)",
+            "after",
+        ],
+        rows,
+    );
     s += "\n\nInvariants I1–I4 held at every stage boundary. Review report.md, then run the prepare stage.\n";
     s
 }

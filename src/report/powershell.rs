@@ -147,9 +147,18 @@ $removals = @(
             ps_quote(&user.upn)
         );
         for (j, r) in rs.iter().enumerate() {
-            let gs: Vec<String> = r.covered_by.iter().map(|g| ps_quote(t.group_label(*g))).collect();
+            let gs: Vec<String> = r
+                .covered_by
+                .iter()
+                .map(|g| ps_quote(t.group_label(*g)))
+                .collect();
             let comma = if j + 1 < rs.len() { "," } else { "" };
-            let _ = writeln!(s, "        @{{ SkuId = '{}'; Groups = @({}) }}{comma}", t.skus[r.sku.ix()].id, gs.join(", "));
+            let _ = writeln!(
+                s,
+                "        @{{ SkuId = '{}'; Groups = @({}) }}{comma}",
+                t.skus[r.sku.ix()].id,
+                gs.join(", ")
+            );
         }
         let _ = writeln!(s, "    ) }}{}", if i + 1 < users.len() { "," } else { "" });
     }

@@ -7,7 +7,6 @@ use crate::ingest::cells::{self, clean, name_key};
 use crate::ingest::table::Table;
 use crate::ingest::Ctx;
 use crate::model::{Assignment, Source};
-use std::collections::HashSet;
 
 const USER_ID: usize = 0;
 const UPN: usize = 1;
@@ -68,7 +67,11 @@ pub(crate) fn assignments(ctx: &mut Ctx, table: &Table) -> u64 {
         return 0;
     };
     let mut pending = Vec::new();
-    let mut seen = HashSet::new();
+    // Duplicates are rare; one multiply per key keeps this check cheap for three million rows.
+    let mut seen: std::collections::HashSet<
+        (crate::model::UserIdx, crate::model::SkuIdx, Source),
+        std::hash::BuildHasherDefault<crate::model::IdHasher>,
+    > = Default::default();
     let mut unknown_errors = 0usize;
     let n = table.for_each_row(
         |p| pending.push(p),

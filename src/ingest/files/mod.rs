@@ -107,8 +107,8 @@ pub(super) fn resolve_user(
             );
             return None;
         }
-        return match ctx.idx.user_by_upn.get(&key) {
-            Some(&u) => Some(u),
+        return match ctx.idx.upn_index(&ctx.t.users).get(&key).copied() {
+            Some(u) => Some(u),
             None => {
                 ctx.cell(
                     table,

@@ -84,7 +84,7 @@ pub(crate) fn users(ctx: &mut Ctx, table: &Table) -> u64 {
             return;
         }
         let key = name_key(&upn);
-        if let Some(&first) = ctx.idx.user_by_upn.get(&key) {
+        if let Some(&first) = ctx.idx.upn_index(&ctx.t.users).get(&key) {
             let at = ctx.names.locate(ctx.t.users[first.ix()].origin);
             ctx.cell(table, row, cols.get(UPN).unwrap_or(0), Problem::error(Code::DuplicateRecord, format!("user principal name {} is listed twice (first at {at})", quote(&upn))), "second time");
             return;
@@ -116,7 +116,9 @@ pub(crate) fn users(ctx: &mut Ctx, table: &Table) -> u64 {
         };
         let u = UserIdx(ctx.t.users.len() as u32);
         ctx.idx.user_by_id.insert(id, u);
-        ctx.idx.user_by_upn.insert(key, u);
+        if let Some(m) = ctx.idx.user_by_upn.as_mut() {
+            m.insert(key, u);
+        }
         ctx.t.users.push(User {
             id,
             upn,

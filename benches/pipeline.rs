@@ -1,0 +1,124 @@
+//! The benchmark: `cargo bench` (sizes: LICSHIFT_BENCH_SIZES, default 10000,100000,1000000).
+//!
+//! For each size it generates a tenant once (target/bench-data/N), then measures in the same
+//! run — the machines are shared and noisy, so only ratios are comparable:
+//! - floor: parse every input file with the csv crate and do nothing else (in process);
+//! - inspect, diff (CSV of changed rows), plan: the release binary, wall time and peak RSS;
+//! - the ratio plan / floor.
+//! Each timing is the best of several runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn floor(dir: &Path) -> (Duration, u64) {
+    let start = Instant::now();
+    let mut records = 0u64;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_path(&p)
+            .unwrap();
+        let mut rec = csv::ByteRecord::new();
+        while r.read_byte_record(&mut rec).unwrap() {
+            records += 1;
+        }
+    }
+    (start.elapsed(), records)
+}
+
+/// Runs the binary; returns wall time and peak resident memory (VmHWM, polled from /proc).
+fn run(args: &[&str]) -> (Duration, u64) {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_licshift"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path) {
+            if let Some(l) = s.lines().find(|l| l.starts_with("VmHWM:")) {
+                peak_kb = peak_kb.max(
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                );
+            }
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            assert!(
+                st.success() || st.code() == Some(1),
+                "licshift {args:?} failed: {st}"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (start.elapsed(), peak_kb * 1024)
+}
+
+fn best<T: Copy>(n: usize, mut f: impl FnMut() -> (Duration, T)) -> (Duration, T) {
+    (0..n).map(|_| f()).min_by_key(|r| r.0).unwrap()
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else is expected.
+    let sizes: Vec<u64> = std::env::var("LICSHIFT_BENCH_SIZES")
+        .unwrap_or_else(|_| "10000,100000,1000000".into())
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("bench-data");
+    std::fs::create_dir_all(&root).unwrap();
+    println!("licshift benchmark — {} cores; best of runs; ratios against the floor measured in this run\n", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!("| users | input MB | rows | floor s | inspect s | diff s | plan s | plan peak RSS MB | plan / floor |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for n in sizes {
+        let dir = root.join(n.to_string());
+        if !dir.join("users.csv").exists() {
+            run(&[
+                "generate",
+                "--users",
+                &n.to_string(),
+                "--out",
+                dir.to_str().unwrap(),
+                "--force",
+            ]);
+        }
+        let bytes: u64 = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        let reps = if n >= 1_000_000 { 2 } else { 3 };
+        let (floor_t, rows) = best(reps, || floor(&dir));
+        let snap = dir.to_str().unwrap();
+        let out = root.join(format!("{n}-plan"));
+        let (inspect_t, _) = best(reps, || run(&["inspect", snap]));
+        let (diff_t, _) = best(reps, || run(&["diff", snap, "--format", "csv"]));
+        let (plan_t, rss) = best(reps, || {
+            run(&["plan", snap, "--out", out.to_str().unwrap(), "--force"])
+        });
+        println!(
+            "| {n} | {:.0} | {rows} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.2}× |",
+            bytes as f64 / 1e6,
+            floor_t.as_secs_f64(),
+            inspect_t.as_secs_f64(),
+            diff_t.as_secs_f64(),
+            plan_t.as_secs_f64(),
+            rss as f64 / 1e6,
+            plan_t.as_secs_f64() / floor_t.as_secs_f64()
+        );
+    }
+}
