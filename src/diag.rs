@@ -79,6 +79,7 @@ pub enum Code {
     UnbalancedQuote,
     FieldCount,
     FieldTooLong,
+    HeaderRepeated,
     MissingColumn,
     DuplicateColumn,
     BadGuid,
@@ -95,7 +96,6 @@ pub enum Code {
     Spreadsheet,
     NestedGroup,
     NoUsageLocation,
-    TooManyProblems,
 }
 
 impl Code {
@@ -111,6 +111,7 @@ impl Code {
             Code::UnbalancedQuote => "licshift::input::unbalanced_quote",
             Code::FieldCount => "licshift::input::field_count",
             Code::FieldTooLong => "licshift::input::field_too_long",
+            Code::HeaderRepeated => "licshift::input::header_repeated",
             Code::MissingColumn => "licshift::input::missing_column",
             Code::DuplicateColumn => "licshift::input::duplicate_column",
             Code::BadGuid => "licshift::input::bad_guid",
@@ -127,11 +128,11 @@ impl Code {
             Code::Spreadsheet => "licshift::input::spreadsheet",
             Code::NestedGroup => "licshift::input::nested_group",
             Code::NoUsageLocation => "licshift::input::no_usage_location",
-            Code::TooManyProblems => "licshift::input::too_many_problems",
         }
     }
 
     pub const ALL: [Code; 27] = [
+        Code::HeaderRepeated,
         Code::FileMissing,
         Code::FileAmbiguous,
         Code::FileUnreadable,
@@ -158,7 +159,6 @@ impl Code {
         Code::Spreadsheet,
         Code::NestedGroup,
         Code::NoUsageLocation,
-        Code::TooManyProblems,
     ];
 }
 

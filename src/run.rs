@@ -21,19 +21,30 @@ pub struct Phases {
     start: std::time::Instant,
     last: std::time::Instant,
     enabled: bool,
+    /// Progress lines for a person watching a long run (stderr is a terminal).
+    progress: bool,
 }
 
 impl Phases {
     pub fn new() -> Phases {
         let now = std::time::Instant::now();
+        use std::io::IsTerminal;
         Phases {
             start: now,
             last: now,
             enabled: std::env::var_os("LICSHIFT_TIMINGS").is_some(),
+            progress: std::io::stderr().is_terminal(),
         }
     }
 
     pub fn mark(&mut self, phase: &str) {
+        if self.progress && !self.enabled {
+            let line = format!(
+                "licshift: {phase} done ({:.1}s)\n",
+                self.start.elapsed().as_secs_f64()
+            );
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+        }
         if self.enabled {
             let now = std::time::Instant::now();
             let line = format!(

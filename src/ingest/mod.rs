@@ -102,6 +102,8 @@ const EXTENSIONS: [&str; 8] = ["csv", "tsv", "txt", "xlsx", "xlsm", "xls", "ods"
 #[derive(Debug, Clone)]
 enum Located {
     File(PathBuf),
+    /// CSV text already in memory (the fuzzer's way in).
+    Bytes(String, Vec<u8>),
     Sheet(PathBuf, Option<String>),
 }
 
@@ -218,6 +220,25 @@ pub fn load(spec: &SnapshotSpec) -> Result<Loaded, Failed> {
             problems: ctx.problems,
         });
     }
+    load_located(ctx, spec, inputs)
+}
+
+/// Reads CSV files held in memory, named `kind.csv`: the same checks as `load`, no file system.
+pub fn load_csv_bytes(files: Vec<(FileKind, Vec<u8>)>) -> Result<Loaded, Failed> {
+    let mut files = files;
+    files.sort_by_key(|f| f.0);
+    let inputs = files
+        .into_iter()
+        .map(|(k, b)| (k, Located::Bytes(format!("{}.csv", k.name()), b)))
+        .collect();
+    load_located(Ctx::new(None), &SnapshotSpec::default(), inputs)
+}
+
+fn load_located(
+    mut ctx: Ctx,
+    spec: &SnapshotSpec,
+    inputs: Vec<(FileKind, Located)>,
+) -> Result<Loaded, Failed> {
     let mut books: HashMap<PathBuf, (sheet::Workbook, String)> = HashMap::new();
     for (kind, located) in inputs {
         // Templates, members and assignments refer to SKUs, users and groups: once those have
@@ -353,6 +374,17 @@ impl Ctx {
                 .map_or_else(|| p.display().to_string(), |r| r.display().to_string())
         };
         match located {
+            Located::Bytes(name, bytes) => {
+                let name = name.clone();
+                self.t.inputs.push(InputFile {
+                    kind: kind.name().into(),
+                    path: name.clone(),
+                    sha256: sha256(bytes),
+                    rows: 0,
+                });
+                let file = self.names.add(name.clone(), false);
+                self.checked(Table::from_csv(file, name, bytes.clone()), kind)
+            }
             Located::File(path) => {
                 let name = shown(path);
                 let bytes = match std::fs::read(path) {

@@ -25,6 +25,11 @@ fn ext(path: &std::path::Path) -> String {
 
 impl Workbook {
     pub fn open(path: &std::path::Path, bytes: Vec<u8>) -> Result<Workbook, String> {
+        if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) && ext(path) != "xls" {
+            // Office encrypts a protected .xlsx into an OLE container.
+            return Err("the workbook is password-protected (or not an .xlsx)".into());
+        }
+        check_zip(&bytes)?;
         let rs = Cursor::new(bytes);
         let book = match ext(path).as_str() {
             "xls" => calamine::open_workbook_from_rs(rs)
@@ -96,4 +101,59 @@ pub fn cell_text(d: &Data) -> String {
         Data::Bool(false) => "FALSE".into(),
         other => other.to_string(),
     }
+}
+
+/// What a workbook's parts may inflate to, in all. Real exports are a few hundred MB at most.
+pub const MAX_INFLATED: u64 = 1 << 30;
+
+fn u16_at(b: &[u8], i: usize) -> Option<u64> {
+    Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?) as u64)
+}
+
+fn u32_at(b: &[u8], i: usize) -> Option<u64> {
+    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as u64)
+}
+
+/// Reads a zip's central directory (xlsx, xlsm and ods are zips) and refuses one whose parts
+/// would inflate beyond `MAX_INFLATED` — before anything is decompressed, so a bomb dressed as
+/// a workbook costs nothing. Files that are not zips are left to calamine.
+pub fn check_zip(b: &[u8]) -> Result<(), String> {
+    if !b.starts_with(b"PK") {
+        return Ok(());
+    }
+    let damaged = || "a damaged zip: the workbook's directory cannot be read".to_string();
+    let lo = b.len().saturating_sub(65_557);
+    let eocd = (lo..b.len().saturating_sub(21))
+        .rev()
+        .find(|&i| b[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
+        .ok_or_else(damaged)?;
+    let entries = u16_at(b, eocd + 10).ok_or_else(damaged)?;
+    let mut p = u32_at(b, eocd + 16).ok_or_else(damaged)? as usize;
+    let mut total = 0u64;
+    for _ in 0..entries {
+        if b.get(p..p + 4) != Some(&[0x50, 0x4b, 0x01, 0x02][..]) {
+            return Err(damaged());
+        }
+        let (comp, size) = (
+            u32_at(b, p + 20).ok_or_else(damaged)?,
+            u32_at(b, p + 24).ok_or_else(damaged)?,
+        );
+        if comp == 0xFFFF_FFFF || size == 0xFFFF_FFFF {
+            return Err("a part of the workbook is larger than 4 GB".into());
+        }
+        total += size;
+        let skip = 46
+            + u16_at(b, p + 28).ok_or_else(damaged)?
+            + u16_at(b, p + 30).ok_or_else(damaged)?
+            + u16_at(b, p + 32).ok_or_else(damaged)?;
+        p += skip as usize;
+    }
+    if total > MAX_INFLATED {
+        return Err(format!(
+            "its parts would inflate to {} MB from {} KB: a decompression bomb, not an export",
+            total >> 20,
+            b.len() >> 10
+        ));
+    }
+    Ok(())
 }

@@ -217,6 +217,24 @@ impl Table {
     }
 
     fn row_ok(&self, row: &Row, width: usize, bad: &mut impl FnMut(Problem)) -> bool {
+        // Two exports pasted into one file repeat the header; its words are no record.
+        if row.len() == self.headers.len()
+            && (0..row.len()).all(|i| row.get(i) == self.headers[i])
+            && !self.headers.is_empty()
+        {
+            bad(
+                Problem::error(Code::HeaderRepeated, "the header row repeats here")
+                    .at(self.locate(row.origin))
+                    .snippet(
+                        row.origin.row as usize,
+                        &row.line_text(),
+                        "",
+                        "header again",
+                    )
+                    .help("two exports were concatenated: keep one header, or split the file"),
+            );
+            return false;
+        }
         if width != usize::MAX && row.len() != width {
             let n = row.len();
             bad(Problem::error(

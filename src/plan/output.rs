@@ -107,6 +107,15 @@ pub fn atomic_dir<T>(
     std::fs::create_dir_all(&parent)
         .map_err(Error::io(format!("creating {}", parent.display())))?;
     let pid = std::process::id();
+    // A run killed mid-write leaves its hidden folder behind: clear those first.
+    if let Ok(entries) = std::fs::read_dir(&parent) {
+        let stale = format!(".{name}.licshift-tmp-");
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&stale) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
     let tmp = parent.join(format!(".{name}.licshift-tmp-{pid}"));
     let _ = std::fs::remove_dir_all(&tmp);
     let result = std::fs::create_dir(&tmp).and_then(|_| fill(&tmp));

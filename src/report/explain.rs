@@ -145,6 +145,30 @@ pub fn render(t: &Tenant, o: &Outcome, u: UserIdx) -> String {
     s
 }
 
+/// A blocked verdict in words (the `detail` of blocked.csv); `None` for a removable one.
+pub fn verdict_detail(t: &Tenant, v: &Verdict) -> Option<(Reason, String)> {
+    match v {
+        Verdict::Removable { .. } => None,
+        Verdict::Blocked {
+            reason,
+            uncovered,
+            group,
+            evidence,
+            nested_via,
+        } => Some((
+            *reason,
+            blocked_words(
+                t,
+                *reason,
+                uncovered,
+                group.map(|g| t.group_label(g).to_string()),
+                evidence.as_ref(),
+                *nested_via,
+            ),
+        )),
+    }
+}
+
 /// Up to `max` plan names, then how many more: a reviewer needs the first few, not 36.
 pub fn plan_list(t: &Tenant, set: &PlanSet, max: usize) -> String {
     let names = t.plan_names(set);

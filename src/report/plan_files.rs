@@ -54,26 +54,11 @@ pub fn blocked_rows(t: &Tenant, o: &Outcome, order: &[UserIdx]) -> Vec<BlockedRo
     let mut rows = Vec::new();
     for &u in order {
         for d in &o.users[u.ix()].directs {
-            if let Verdict::Blocked {
-                reason,
-                uncovered,
-                group,
-                evidence,
-                nested_via,
-            } = &d.verdict
-            {
-                let detail = explain::blocked_words(
-                    t,
-                    *reason,
-                    uncovered,
-                    group.map(|g| t.group_label(g).to_string()),
-                    evidence.as_ref(),
-                    *nested_via,
-                );
+            if let Some((reason, detail)) = explain::verdict_detail(t, &d.verdict) {
                 rows.push(BlockedRow {
                     user: u,
                     sku: d.sku,
-                    reason: *reason,
+                    reason,
                     detail,
                 });
             }

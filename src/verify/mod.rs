@@ -324,29 +324,12 @@ pub(crate) fn unsafe_reason(
         .directs
         .iter()
         .find(|d| d.assignment == ai)?;
-    match &d.verdict {
-        Verdict::Removable { .. } => None,
-        Verdict::Blocked {
-            reason,
-            uncovered,
-            group,
-            evidence,
-            nested_via,
-        } => {
-            let words = crate::report::explain::blocked_words(
-                t,
-                *reason,
-                uncovered,
-                group.map(|g| t.group_label(g).to_string()),
-                evidence.as_ref(),
-                *nested_via,
-            );
-            Some((
-                t.plan_names(uncovered),
-                format!("{}: {words}", reason.code()),
-            ))
-        }
-    }
+    let (reason, words) = crate::report::explain::verdict_detail(t, &d.verdict)?;
+    let uncovered = match &d.verdict {
+        Verdict::Blocked { uncovered, .. } => t.plan_names(uncovered),
+        Verdict::Removable { .. } => Vec::new(),
+    };
+    Some((uncovered, format!("{}: {words}", reason.code())))
 }
 
 /// A plan (edited or not) against its snapshot: every removal must still be removable, and the

@@ -2,10 +2,14 @@
 
 mod util;
 
+/// Hostile input: truncated, binary, huge, Excel-mangled, bombs.
+mod adversarial;
 /// The contoso example tenant, end to end.
 mod contoso;
 /// Real export formats: admin center, Entra download, Microsoft's catalog, spreadsheets.
 mod formats;
+/// Fuzzing the readers and cell parsers (proptest-driven, runs in CI).
+mod fuzz;
 /// One defect per file: each exits 2 with a located diagnostic.
 mod malformed;
 /// The plan folder: files, determinism, the replay guard, scripts.

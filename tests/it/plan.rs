@@ -360,3 +360,71 @@ fn csv_cells_cannot_run_as_formulas() {
         }
     }
 }
+
+#[test]
+fn killed_mid_write_the_folder_is_whole_or_absent() {
+    // A tenant big enough that the debug build takes a while to write its plan.
+    let data = temp_dir("kill-data").join("tenant");
+    assert_eq!(
+        code(&licshift(&[
+            "generate",
+            "--users",
+            "20000",
+            "--out",
+            data.to_str().unwrap()
+        ])),
+        0
+    );
+    let out = temp_dir("kill").join("plan");
+    let mut completed = false;
+    for delay_ms in [
+        20u64, 60, 150, 300, 600, 1000, 1600, 2500, 4000, 8000, 16000,
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_licshift"))
+            .args([
+                "plan",
+                data.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--force",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill();
+        let _ = child.wait();
+        if out.exists() {
+            // Whatever run put it there, it is whole.
+            let plan: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap())
+                    .expect("plan.json is complete");
+            let waves = plan["waves"].as_array().unwrap().len();
+            for f in [
+                "waves.csv",
+                "blocked.csv",
+                "diff.csv",
+                "prepare.csv",
+                "report.md",
+            ] {
+                assert!(
+                    out.join(f).is_file(),
+                    "{f} missing after a kill at {delay_ms} ms"
+                );
+            }
+            assert!(
+                out.join(format!("scripts/wave-{waves:03}-rollback.ps1"))
+                    .is_file(),
+                "last script missing after a kill at {delay_ms} ms"
+            );
+        }
+        if finished {
+            completed = true;
+            break;
+        }
+    }
+    assert!(completed, "no run finished");
+    assert!(out.join("report.md").is_file());
+}

@@ -43,22 +43,9 @@ pub(crate) fn groups(ctx: &mut Ctx, table: &Table) -> u64 {
             let id = if clean(raw_id).is_empty() {
                 None
             } else {
-                match cells::guid(raw_id) {
+                match super::guid_cell(ctx, table, row, cols.get(G_ID).unwrap_or(0), "group id") {
                     Some(g) => Some(g),
-                    None => {
-                        ctx.cell(
-                            table,
-                            row,
-                            cols.get(G_ID).unwrap_or(0),
-                            Problem::error(
-                                Code::BadGuid,
-                                format!("{} is not a group id", quote(raw_id)),
-                            )
-                            .help(cells::guid_hint(raw_id)),
-                            "not a GUID",
-                        );
-                        return;
-                    }
+                    None => return,
                 }
             };
             let name = clean(get(row, &cols, G_NAME)).to_string();

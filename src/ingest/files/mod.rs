@@ -62,21 +62,7 @@ pub(super) fn resolve_user(
     upn: usize,
 ) -> Option<UserIdx> {
     if let Some(c) = cols.get(id).filter(|&c| !clean(row.get(c)).is_empty()) {
-        let Some(g) = cells::guid(row.get(c)) else {
-            let hint = cells::guid_hint(row.get(c));
-            ctx.cell(
-                table,
-                row,
-                c,
-                Problem::error(
-                    Code::BadGuid,
-                    format!("{} is not a user id", quote(row.get(c))),
-                )
-                .help(hint),
-                "not a GUID",
-            );
-            return None;
-        };
+        let g = guid_cell(ctx, table, row, c, "user id")?;
         return match ctx.idx.user_by_id.get(&g) {
             Some(&u) => Some(u),
             None => {
@@ -140,21 +126,7 @@ pub(super) fn resolve_sku(
     part: usize,
 ) -> Option<SkuIdx> {
     if let Some(c) = cols.get(id).filter(|&c| !clean(row.get(c)).is_empty()) {
-        let Some(g) = cells::guid(row.get(c)) else {
-            let hint = cells::guid_hint(row.get(c));
-            ctx.cell(
-                table,
-                row,
-                c,
-                Problem::error(
-                    Code::BadGuid,
-                    format!("{} is not a SKU id", quote(row.get(c))),
-                )
-                .help(hint),
-                "not a GUID",
-            );
-            return None;
-        };
+        let g = guid_cell(ctx, table, row, c, "SKU id")?;
         return match ctx.idx.sku_by_id.get(&g) {
             Some(&s) => Some(s),
             None => {
@@ -211,21 +183,7 @@ pub(super) fn resolve_group(
     name: usize,
 ) -> Option<GroupIdx> {
     if let Some(c) = cols.get(id).filter(|&c| !clean(row.get(c)).is_empty()) {
-        let Some(g) = cells::guid(row.get(c)) else {
-            let hint = cells::guid_hint(row.get(c));
-            ctx.cell(
-                table,
-                row,
-                c,
-                Problem::error(
-                    Code::BadGuid,
-                    format!("{} is not a group id", quote(row.get(c))),
-                )
-                .help(hint),
-                "not a GUID",
-            );
-            return None;
-        };
+        let g = guid_cell(ctx, table, row, c, "group id")?;
         return match ctx.idx.group_by_id.get(&g) {
             Some(&gi) => Some(gi),
             None => {
@@ -367,6 +325,24 @@ pub(super) fn resolve_plans(
         }
     }
     ok.then_some(set)
+}
+
+/// The GUID in a cell, or a located `bad_guid` problem naming what the id was for.
+pub(super) fn guid_cell(
+    ctx: &mut Ctx,
+    table: &Table,
+    row: &Row,
+    col: usize,
+    what: &str,
+) -> Option<crate::model::Guid> {
+    let raw = row.get(col);
+    if let Some(g) = cells::guid(raw) {
+        return Some(g);
+    }
+    let p = Problem::error(Code::BadGuid, format!("{} is not a {what}", quote(raw)))
+        .help(cells::guid_hint(raw));
+    ctx.cell(table, row, col, p, "not a GUID");
+    None
 }
 
 /// A plan by id, by the skus file's name, or by the catalog's name or friendly name.

@@ -83,10 +83,8 @@ pub(crate) fn skus(ctx: &mut Ctx, table: &Table) -> u64 {
     let mut pending = Vec::new();
     let n = table.for_each_row(|p| pending.push(p), |row| {
         let raw_id = get(row, &cols, SKU_ID);
-        let Some(sku_id) = cells::guid(raw_id) else {
-            ctx.cell(table, row, cols.get(SKU_ID).unwrap_or(0), Problem::error(Code::BadGuid, format!("{} is not a SKU id", quote(raw_id))).help(cells::guid_hint(raw_id)), "not a GUID");
-            return;
-        };
+        let _ = raw_id;
+        let Some(sku_id) = super::guid_cell(ctx, table, row, cols.get(SKU_ID).unwrap_or(0), "SKU id") else { return };
         let part = clean(get(row, &cols, PART)).to_string();
         let mut seats = None;
         if has_seats {
@@ -138,10 +136,7 @@ pub(crate) fn skus(ctx: &mut Ctx, table: &Table) -> u64 {
         if clean(raw_plan).is_empty() {
             return;
         }
-        let Some(plan_id) = cells::guid(raw_plan) else {
-            ctx.cell(table, row, cols.get(PLAN_ID).unwrap_or(0), Problem::error(Code::BadGuid, format!("{} is not a service plan id", quote(raw_plan))).help(cells::guid_hint(raw_plan)), "not a GUID");
-            return;
-        };
+        let Some(plan_id) = super::guid_cell(ctx, table, row, cols.get(PLAN_ID).unwrap_or(0), "service plan id") else { return };
         let plan_name = clean(get(row, &cols, PLAN_NAME)).to_string();
         let p = intern_plan(ctx, plan_id, &plan_name);
         let applies = name_key(get(row, &cols, APPLIES));

@@ -69,10 +69,8 @@ pub(crate) fn users(ctx: &mut Ctx, table: &Table) -> u64 {
     let mut pending = Vec::new();
     let n = table.for_each_row(|p| pending.push(p), |row| {
         let raw_id = get(row, &cols, ID);
-        let Some(id) = cells::guid(raw_id) else {
-            ctx.cell(table, row, cols.get(ID).unwrap_or(0), Problem::error(Code::BadGuid, format!("{} is not a user id", quote(raw_id))).help(cells::guid_hint(raw_id)), "not a GUID");
-            return;
-        };
+        let _ = raw_id;
+        let Some(id) = super::guid_cell(ctx, table, row, cols.get(ID).unwrap_or(0), "user id") else { return };
         let upn = clean(get(row, &cols, UPN)).to_string();
         if upn.is_empty() {
             ctx.cell(table, row, cols.get(UPN).unwrap_or(0), Problem::error(Code::MissingValue, "the user has no user principal name"), "empty");

@@ -1,0 +1,161 @@
+//! Property-driven fuzzing of every reader (bytes in → a tenant or located problems out, never
+//! a panic) and of the cell parsers. Cases per reader: LICSHIFT_FUZZ_CASES (default 100,000,
+//! the figure docs/reliability.md states). A failure prints the shrunk input; it then becomes a
+//! file in tests/adversarial/ with a test of its own.
+
+use crate::util::root;
+use licshift::ingest::{self, FileKind};
+use proptest::prelude::*;
+
+fn cases() -> u32 {
+    std::env::var("LICSHIFT_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+fn base() -> Vec<(FileKind, Vec<u8>)> {
+    let dir = root().join("tests/malformed/base");
+    [
+        FileKind::Skus,
+        FileKind::Users,
+        FileKind::Groups,
+        FileKind::Members,
+        FileKind::Templates,
+        FileKind::Assignments,
+    ]
+    .into_iter()
+    .map(|k| {
+        (
+            k,
+            std::fs::read(dir.join(format!("{}.csv", k.name()))).unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// The optional files get small seeds of their own.
+fn seed(kind: FileKind) -> Vec<u8> {
+    match kind {
+        FileKind::Rules => b"Rule,Plan,Other\nexcludes,YAMMER_ENTERPRISE,SHAREPOINTENTERPRISE\n!excludes,SHAREPOINTSTANDARD,SHAREPOINTENTERPRISE\nunavailable-in,YAMMER_ENTERPRISE,CN;IR\n".to_vec(),
+        FileKind::Organization => b"Id,DisplayName,CountryLetterCode\n3c3c0000-0000-4000-8000-000000000001,Contoso,US\n".to_vec(),
+        FileKind::Catalog => "Product_Display_Name,String_Id,GUID,Service_Plan_Name,Service_Plan_Id,Service_Plans_Included_Friendly_Names\nOffice 365 E3,ENTERPRISEPACK\t,6fd2c87f-b296-42f0-b197-1e91e994b900\u{a0},YAMMER_ENTERPRISE,7547a3fe-08ee-4ccb-b430-5077c5041653,Yammer Enterprise\n".as_bytes().to_vec(),
+        k => base().into_iter().find(|f| f.0 == k).unwrap().1,
+    }
+}
+
+/// Byte edits aimed at what breaks CSV readers: quotes, delimiters, line ends, NUL, a BOM,
+/// invalid UTF-8, and any byte at all.
+fn edits() -> impl Strategy<Value = Vec<(u8, usize, u8)>> {
+    let byte = prop_oneof![
+        Just(b'"'),
+        Just(b','),
+        Just(b';'),
+        Just(b'\t'),
+        Just(b'\n'),
+        Just(b'\r'),
+        Just(0u8),
+        Just(0xEFu8),
+        Just(0xFFu8),
+        Just(b'-'),
+        any::<u8>()
+    ];
+    proptest::collection::vec((0u8..4, any::<usize>(), byte), 1..8)
+}
+
+fn mutate(mut bytes: Vec<u8>, edits: &[(u8, usize, u8)]) -> Vec<u8> {
+    for &(op, pos, b) in edits {
+        let at = if bytes.is_empty() {
+            0
+        } else {
+            pos % (bytes.len() + 1)
+        };
+        match op {
+            0 => bytes.insert(at, b),
+            1 if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            2 if at < bytes.len() => bytes[at] = b,
+            _ => bytes.truncate(at),
+        }
+    }
+    bytes
+}
+
+fn check(kind: FileKind, bytes: Vec<u8>) -> Result<(), TestCaseError> {
+    let mut files: Vec<(FileKind, Vec<u8>)> = base().into_iter().filter(|f| f.0 != kind).collect();
+    files.push((kind, bytes));
+    match ingest::load_csv_bytes(files) {
+        Ok(loaded) => {
+            prop_assert!(!loaded.tenant.users.is_empty());
+        }
+        Err(failed) => {
+            prop_assert!(failed.problems.errors > 0);
+            for p in &failed.problems.list {
+                prop_assert!(!p.message.is_empty());
+                // Every error names its file (or is about the whole run).
+                prop_assert!(
+                    !p.is_error() || p.location.contains(".csv") || p.location.is_empty(),
+                    "{}",
+                    p
+                );
+                prop_assert!(
+                    p.message.len() < 2_000,
+                    "messages quote at most a short excerpt"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+macro_rules! fuzz_reader {
+    ($($name:ident => $kind:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() });
+            let seed = seed($kind);
+            runner.run(&edits(), |e| check($kind, mutate(seed.clone(), &e))).unwrap();
+        }
+    )*};
+}
+
+fuzz_reader! {
+    fuzz_skus => FileKind::Skus;
+    fuzz_users => FileKind::Users;
+    fuzz_groups => FileKind::Groups;
+    fuzz_members => FileKind::Members;
+    fuzz_templates => FileKind::Templates;
+    fuzz_assignments => FileKind::Assignments;
+    fuzz_rules => FileKind::Rules;
+    fuzz_catalog => FileKind::Catalog;
+    fuzz_organization => FileKind::Organization;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn cell_parsers_never_panic(s in "\\PC*") {
+        let _ = ingest::guid(&s);
+        let _ = ingest::list(&s);
+        let _ = ingest::boolean(&s);
+        let _ = ingest::state(&s);
+        let _ = ingest::license_error(&s);
+    }
+
+    #[test]
+    fn guids_round_trip(v in any::<u128>()) {
+        let g = licshift::model::Guid(v);
+        prop_assert_eq!(ingest::guid(&g.to_string().to_uppercase()), Some(g));
+        prop_assert_eq!(ingest::guid(&format!(" {g}\u{a0}")), Some(g));
+    }
+
+    #[test]
+    fn text_layer_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        if let Ok(text) = ingest::decode(bytes) {
+            let d = ingest::sniff_delimiter(&text);
+            let _ = ingest::unclosed_quote(&text, d);
+        }
+    }
+}
