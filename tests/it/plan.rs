@@ -44,7 +44,7 @@ fn contoso_plan_files_are_pinned() {
             );
         }
     }
-    assert_snapshot("contoso-plan-stdout.txt", &stdout(&out));
+    assert_snapshot("contoso-plan-stdout.txt", &stdout(&out).replace(dir.to_str().unwrap(), "[OUT]"));
     let plan: serde_json::Value =
         serde_json::from_slice(&tree.iter().find(|(n, _)| n == "plan.json").unwrap().1).unwrap();
     assert_eq!(plan["schema"], "licshift.plan/v1");
