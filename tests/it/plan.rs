@@ -44,7 +44,10 @@ fn contoso_plan_files_are_pinned() {
             );
         }
     }
-    assert_snapshot("contoso-plan-stdout.txt", &stdout(&out).replace(dir.to_str().unwrap(), "[OUT]"));
+    assert_snapshot(
+        "contoso-plan-stdout.txt",
+        &stdout(&out).replace(dir.to_str().unwrap(), "[OUT]"),
+    );
     let plan: serde_json::Value =
         serde_json::from_slice(&tree.iter().find(|(n, _)| n == "plan.json").unwrap().1).unwrap();
     assert_eq!(plan["schema"], "licshift.plan/v1");
@@ -100,16 +103,7 @@ fn a_corrupted_replay_exits_3_and_writes_nothing() {
 }
 
 fn removals(dir: &std::path::Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(dir.join("waves.csv")).unwrap();
-    let h = r.headers().unwrap().clone();
-    r.records()
-        .map(|x| {
-            h.iter()
-                .zip(x.unwrap().iter())
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    read_csv(&dir.join("waves.csv"))
 }
 
 #[test]

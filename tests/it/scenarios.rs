@@ -3,19 +3,6 @@
 use crate::util::*;
 use std::collections::BTreeMap;
 
-fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let h = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            h.iter()
-                .zip(rec.unwrap().iter())
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
 /// (upn, sku) → verdict, from a plan folder.
 fn verdicts(
     dir: &std::path::Path,

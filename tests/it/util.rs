@@ -169,3 +169,17 @@ pub fn licshift_peak_mb(args: &[&str]) -> (Output, u64) {
     };
     (out, peak)
 }
+
+/// A CSV file as rows of header → value.
+pub fn read_csv(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let h = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            h.iter()
+                .zip(rec.unwrap().iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
