@@ -102,26 +102,9 @@ pub fn render(t: &Tenant, o: &Outcome, u: UserIdx) -> String {
                     }
                 );
             }
-            Verdict::Blocked {
-                reason,
-                uncovered,
-                group,
-                evidence,
-                nested_via,
-            } => {
-                let _ = writeln!(
-                    s,
-                    "  {label}: BLOCKED ({}) — {}",
-                    reason.code(),
-                    blocked_words(
-                        t,
-                        *reason,
-                        uncovered,
-                        group.map(|g| t.group_label(g).to_string()),
-                        evidence.as_ref(),
-                        *nested_via
-                    )
-                );
+            Verdict::Blocked { reason, .. } => {
+                let (_, words) = verdict_detail(t, &d.verdict).unwrap_or((*reason, String::new()));
+                let _ = writeln!(s, "  {label}: BLOCKED ({}) — {words}", reason.code());
                 let _ = writeln!(s, "    fix: {}", reason.fix());
             }
         }
