@@ -3,9 +3,7 @@
 
 use super::outcome::*;
 use super::Params;
-use crate::model::{
-    Assignment, GroupIdx, PlanSet, SkuIdx, Source, TemplateStatus, Tenant, UserIdx,
-};
+use crate::model::{Assignment, GroupIdx, PlanSet, SkuIdx, Source, Tenant, UserIdx};
 use rayon::prelude::*;
 
 /// What a group's template gives, computed once per group rather than once per member.
@@ -17,7 +15,6 @@ struct TemplateFacts {
     dependency: Option<Evidence>,
     /// Two plans of the template exclude each other.
     self_conflict: Option<Evidence>,
-    all_existing: bool,
 }
 
 fn template_facts(t: &Tenant) -> Vec<Option<TemplateFacts>> {
@@ -57,14 +54,12 @@ fn template_facts(t: &Tenant) -> Vec<Option<TemplateFacts>> {
                     with: ConflictWith::SameTemplate,
                 }
             });
-            let all_existing = lines.iter().all(|l| l.status == TemplateStatus::Existing);
             Some(TemplateFacts {
                 lines: lines_en,
                 plans,
                 excluded,
                 dependency,
                 self_conflict,
-                all_existing,
             })
         })
         .collect()
@@ -253,7 +248,6 @@ fn first_pass(
             });
             continue;
         }
-        let _ = f.all_existing;
         let new_seats: Vec<SkuIdx> = f
             .lines
             .iter()

@@ -250,7 +250,7 @@ fn load_located(
         {
             break;
         }
-        let Some(table) = ctx.open(spec, kind, &located, &mut books) else {
+        let Some(table) = ctx.open(spec, kind, located, &mut books) else {
             continue;
         };
         let rows = match kind {
@@ -364,7 +364,7 @@ impl Ctx {
         &mut self,
         spec: &SnapshotSpec,
         kind: FileKind,
-        located: &Located,
+        located: Located,
         books: &mut HashMap<PathBuf, (sheet::Workbook, String)>,
     ) -> Option<Table> {
         let shown = |p: &Path| -> String {
@@ -375,17 +375,16 @@ impl Ctx {
         };
         match located {
             Located::Bytes(name, bytes) => {
-                let name = name.clone();
                 self.t.inputs.push(InputFile {
                     kind: kind.name().into(),
                     path: name.clone(),
-                    sha256: sha256(bytes),
+                    sha256: sha256(&bytes),
                     rows: 0,
                 });
                 let file = self.names.add(name.clone(), false);
-                self.checked(Table::from_csv(file, name, bytes.clone()), kind)
+                self.checked(Table::from_csv(file, name, bytes))
             }
-            Located::File(path) => {
+            Located::File(ref path) => {
                 let name = shown(path);
                 let bytes = match std::fs::read(path) {
                     Ok(b) => b,
@@ -407,9 +406,9 @@ impl Ctx {
                     rows: 0,
                 });
                 let file = self.names.add(name.clone(), false);
-                self.checked(Table::from_csv(file, name, bytes), kind)
+                self.checked(Table::from_csv(file, name, bytes))
             }
-            Located::Sheet(path, wanted) => {
+            Located::Sheet(ref path, ref wanted) => {
                 let book_name = shown(path);
                 if !books.contains_key(path) {
                     let bytes = match std::fs::read(path) {
@@ -480,7 +479,7 @@ impl Ctx {
                 });
                 let file = self.names.add(name.clone(), true);
                 match book.rows(&sheet_name) {
-                    Ok(rows) => self.checked(Table::from_cells(file, name, rows), kind),
+                    Ok(rows) => self.checked(Table::from_cells(file, name, rows)),
                     Err(e) => {
                         self.problems.push(
                             Problem::error(
@@ -496,7 +495,7 @@ impl Ctx {
         }
     }
 
-    fn checked(&mut self, table: Result<Table, Problem>, _kind: FileKind) -> Option<Table> {
+    fn checked(&mut self, table: Result<Table, Problem>) -> Option<Table> {
         match table {
             Ok(t) => Some(t),
             Err(p) => {

@@ -156,6 +156,7 @@ impl Table {
                 let body = &text[*start..];
                 let mut reader = csv_reader(*delim, body);
                 let mut rec = csv::StringRecord::new();
+                // The header was read by `from_csv`; skip it.
                 let _ = reader.read_record(&mut rec);
                 loop {
                     match reader.read_record(&mut rec) {

@@ -172,8 +172,7 @@ fn guid(s: &str) -> Guid {
 /// Every built-in relation, in a fixed order.
 pub fn builtin_rules() -> Vec<RuleSpec> {
     let mut out = Vec::new();
-    for (service, plans) in EXCLUSIVE_SETS {
-        let _ = service;
+    for (_service, plans) in EXCLUSIVE_SETS {
         for (i, (name, id)) in plans.iter().enumerate() {
             let others: Vec<(Guid, String)> = plans
                 .iter()

@@ -99,7 +99,7 @@ fn shape(t: &Tenant, o: &Outcome, u: UserIdx) -> Shape {
 }
 
 pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
-    let prepare = prepare(t, o);
+    let prepare = prepare(t);
     let key = |u: &UserIdx| (mix(opt.seed, t.users[u.ix()].id.0), t.users[u.ix()].id);
     let mut candidates: Vec<UserIdx> = (0..t.users.len() as u32)
         .map(UserIdx)
@@ -223,8 +223,7 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
     }
 }
 
-fn prepare(t: &Tenant, o: &Outcome) -> Prepare {
-    let _ = o;
+fn prepare(t: &Tenant) -> Prepare {
     let mut p = Prepare::default();
     for (gi, lines) in t.templates.iter().enumerate() {
         let g = GroupIdx(gi as u32);

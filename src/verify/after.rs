@@ -211,8 +211,6 @@ pub(super) fn check_after(
     users.sort();
     users.dedup();
     for &u in &users {
-        let upn = &base.users[u.ix()].upn;
-        let _ = upn;
         let Some(fu) = m.user(u) else {
             v.push(violation(
                 base,

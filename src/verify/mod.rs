@@ -5,12 +5,10 @@
 mod after;
 
 use crate::cli::{Format, VerifyArgs};
-use crate::engine::{self, GroupStatus, Outcome, Verdict};
+use crate::engine::{self, Outcome, Verdict};
 use crate::error::{Error, Result};
 use crate::ingest::plan_files::{self, PlannedRemoval};
-use crate::model::{
-    AssignmentIdx, Country, GroupIdx, Guid, PlanSet, SkuIdx, Source, Tenant, UserIdx,
-};
+use crate::model::{AssignmentIdx, Country, GroupIdx, Guid, SkuIdx, Source, Tenant, UserIdx};
 use crate::plan::{Plan, PlanOptions, Prepare, Removal, Wave};
 use crate::run::{self, Ran, Snapshot};
 use crate::settings::Simulation;
@@ -424,6 +422,5 @@ fn check_plan(t: &Tenant, o: &Outcome, resolved: &[Resolved]) -> Vec<Violation> 
             detail: format!("{id}: {msg}"),
         });
     }
-    let _ = (GroupStatus::Healthy, PlanSet::new());
     v
 }

@@ -119,7 +119,6 @@ fn plan_ref(ctx: &Ctx, raw: &str) -> Option<(Guid, String)> {
     crate::model::known_plan_by_name(&key)
 }
 
-const O_ID: usize = 0;
 const O_COUNTRY: usize = 1;
 
 const ORG_COLS: &[Col] = &[
@@ -160,7 +159,6 @@ pub(crate) fn organization(ctx: &mut Ctx, table: &Table) -> u64 {
             }
         },
     );
-    let _ = O_ID;
     for p in pending {
         ctx.problems.push(p);
     }

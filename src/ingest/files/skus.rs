@@ -82,8 +82,6 @@ pub(crate) fn skus(ctx: &mut Ctx, table: &Table) -> u64 {
     let has_seats = cols.get(ENABLED).is_some() && cols.get(CONSUMED).is_some();
     let mut pending = Vec::new();
     let n = table.for_each_row(|p| pending.push(p), |row| {
-        let raw_id = get(row, &cols, SKU_ID);
-        let _ = raw_id;
         let Some(sku_id) = super::guid_cell(ctx, table, row, cols.get(SKU_ID).unwrap_or(0), "SKU id") else { return };
         let part = clean(get(row, &cols, PART)).to_string();
         let mut seats = None;

@@ -68,8 +68,6 @@ pub(crate) fn users(ctx: &mut Ctx, table: &Table) -> u64 {
     let wave_col = wave_col.flatten();
     let mut pending = Vec::new();
     let n = table.for_each_row(|p| pending.push(p), |row| {
-        let raw_id = get(row, &cols, ID);
-        let _ = raw_id;
         let Some(id) = super::guid_cell(ctx, table, row, cols.get(ID).unwrap_or(0), "user id") else { return };
         let upn = clean(get(row, &cols, UPN)).to_string();
         if upn.is_empty() {
