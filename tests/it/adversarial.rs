@@ -15,7 +15,7 @@ fn corpus(file: &str) -> (i32, String, String) {
     let bytes = std::fs::read(root().join("tests/adversarial").join(file)).unwrap();
     let dir = snapshot_with(case, kind, &bytes);
     let out = licshift(&["inspect", dir.to_str().unwrap(), "--format", "json"]);
-    (code(&out), stdout(&out), stderr(&out))
+    (code(&out), stdout(&out), message(&out))
 }
 
 fn rejected(file: &str, code_name: &str, location: &str) {
@@ -140,8 +140,8 @@ fn a_fifty_megabyte_field() {
     let (out, peak) = licshift_peak_mb(&["inspect", dir.to_str().unwrap()]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("licshift::input::field_too_long")
-            && stderr(&out).contains("users.csv:3:3"),
+        message(&out).contains("licshift::input::field_too_long")
+            && message(&out).contains("users.csv:3:3"),
         "{}",
         stderr(&out)
     );
@@ -240,7 +240,7 @@ fn an_empty_workbook() {
     let out = inspect_users(&path);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("licshift::input::empty_file"),
+        message(&out).contains("licshift::input::empty_file"),
         "{}",
         stderr(&out)
     );
@@ -257,7 +257,7 @@ fn a_password_protected_workbook() {
     let out = inspect_users(&path);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("password-protected"),
+        message(&out).contains("password-protected"),
         "{}",
         stderr(&out)
     );
@@ -275,7 +275,7 @@ fn a_zip_bomb_dressed_as_xlsx() {
     ]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("decompression bomb"),
+        message(&out).contains("decompression bomb"),
         "{}",
         stderr(&out)
     );

@@ -221,5 +221,5 @@ fn a_workbook_sheet_per_file() {
         users.to_str().unwrap(),
     ]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("#Users!A2"), "{}", stderr(&out));
+    assert!(message(&out).contains("#Users!A2"), "{}", stderr(&out));
 }

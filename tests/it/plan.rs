@@ -96,7 +96,7 @@ fn a_corrupted_replay_exits_3_and_writes_nothing() {
         &[("LICSHIFT_FAULT", "unsafe-removal")],
     );
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    assert!(stderr(&out).contains("invariant I"), "{}", stderr(&out));
+    assert!(message(&out).contains("invariant I"), "{}", stderr(&out));
     assert!(!dir.exists(), "nothing may be written");
     let leftovers: Vec<_> = std::fs::read_dir(dir.parent().unwrap()).unwrap().collect();
     assert!(leftovers.is_empty(), "no temporary folder left behind");
@@ -285,7 +285,7 @@ fn refuses_to_overwrite_or_write_into_the_snapshot() {
     let (_, dir) = plan_into("force", "fixtures/contoso", &[], &[]);
     let again = licshift(&["plan", "fixtures/contoso", "--out", dir.to_str().unwrap()]);
     assert_eq!(code(&again), 2);
-    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert!(message(&again).contains("--force"), "{}", stderr(&again));
     let forced = licshift(&[
         "plan",
         "fixtures/contoso",

@@ -49,6 +49,22 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// stderr with miette's wrapping undone: the renderer breaks long messages
+/// at a width that depends on how long the machine's paths are, so a phrase
+/// may straddle a line break on one machine and not on another.
+pub fn message(o: &Output) -> String {
+    stderr(o)
+        .lines()
+        .map(|l| {
+            l.trim_start()
+                .trim_start_matches(['│', '×', '├', '╰', '─', '▶'])
+                .trim()
+        })
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }

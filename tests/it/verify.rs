@@ -178,8 +178,8 @@ fn a_snapshot_changed_after_planning_is_refused_without_allow_drift() {
     let out = licshift(&["verify", &p, "fixtures/verify/changed-snapshot"]);
     assert_eq!(code(&out), 2);
     assert!(
-        stderr(&out).contains("users.csv (users) changed")
-            && stderr(&out).contains("--allow-drift"),
+        message(&out).contains("users.csv (users) changed")
+            && message(&out).contains("--allow-drift"),
         "{}",
         stderr(&out)
     );
@@ -204,5 +204,5 @@ fn a_broken_waves_csv_is_bad_input() {
     std::fs::write(&f, "wave,userId,userPrincipalName,skuId,skuPartNumber,coveredBy\nfirst,x,u1@fabrikam.test,y,EMS,\n").unwrap();
     let out = licshift(&["verify", f.to_str().unwrap(), BASE]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("waves.csv:2:1"), "{}", stderr(&out));
+    assert!(message(&out).contains("waves.csv:2:1"), "{}", stderr(&out));
 }
