@@ -48,14 +48,28 @@ impl Phases {
         if self.enabled {
             let now = std::time::Instant::now();
             let line = format!(
-                "timing {phase:<12} {:>8.3}s (total {:.3}s)\n",
+                "timing {phase:<12} {:>8.3}s (total {:.3}s)  rss {} MB, peak {} MB\n",
                 (now - self.last).as_secs_f64(),
-                (now - self.start).as_secs_f64()
+                (now - self.start).as_secs_f64(),
+                memory_mb("VmRSS:"),
+                memory_mb("VmHWM:"),
             );
             let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             self.last = now;
         }
     }
+}
+
+/// A line of /proc/self/status in MB, 0 where there is no /proc.
+fn memory_mb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
 }
 
 impl Default for Phases {

@@ -1,5 +1,7 @@
 //! What the simulation decides: the single hand-off from the engine to plan and reports.
 
+use std::sync::Arc;
+
 use crate::model::{
     AssignmentIdx, Country, GroupIdx, LicenseError, PlanIdx, PlanSet, SkuIdx, State,
 };
@@ -103,12 +105,13 @@ pub enum Evidence {
 pub enum GroupStatus {
     /// In the snapshot, Active with no error.
     Healthy,
-    /// In the snapshot in an error state.
-    Failing(Evidence),
+    /// In the snapshot in an error state. Evidence is boxed: most of a million users' groups
+    /// are healthy, and an inline `Evidence` would make every status as big as the rare one.
+    Failing(Box<Evidence>),
     /// Not in the snapshot yet; predicted to succeed.
     Predicted,
     /// Not in the snapshot yet; predicted to fail for this reason.
-    Fails(Reason, Evidence),
+    Fails(Reason, Box<Evidence>),
 }
 
 impl GroupStatus {
@@ -127,7 +130,7 @@ impl GroupStatus {
 
     pub fn evidence(&self) -> Option<&Evidence> {
         match self {
-            GroupStatus::Failing(e) | GroupStatus::Fails(_, e) => Some(e),
+            GroupStatus::Failing(e) | GroupStatus::Fails(_, e) => Some(e.as_ref()),
             _ => None,
         }
     }
@@ -148,7 +151,9 @@ pub struct GroupAssignment {
     pub group: GroupIdx,
     pub status: GroupStatus,
     /// (SKU, enabled plans) per template line — for a healthy group, as the tenant has them.
-    pub lines: Vec<(SkuIdx, PlanSet)>,
+    /// Shared with the template whenever they are the template's: one copy per group, not
+    /// one per member.
+    pub lines: Arc<[(SkuIdx, PlanSet)]>,
     pub plans: PlanSet,
     /// SKUs of the template the user holds no assignment of yet.
     pub new_seats: Vec<SkuIdx>,
@@ -168,7 +173,7 @@ pub enum Verdict {
         uncovered: PlanSet,
         /// The group whose failure is the reason, when there is one.
         group: Option<GroupIdx>,
-        evidence: Option<Evidence>,
+        evidence: Option<Box<Evidence>>,
         /// For NOT_MEMBER: (licensed group, nested group the user is in).
         nested_via: Option<(GroupIdx, GroupIdx)>,
     },
@@ -228,4 +233,20 @@ pub struct Outcome {
     pub params: super::Params,
     pub users: Vec<UserOutcome>,
     pub seats: Vec<SeatUse>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A million users' outcomes are held at once; these sizes are what keeps a 1M-user plan
+    /// under 2 GB. Growing one of them is a decision, not an accident.
+    #[test]
+    fn per_user_records_stay_small() {
+        assert!(std::mem::size_of::<GroupStatus>() <= 16);
+        assert!(std::mem::size_of::<Verdict>() <= 72);
+        assert!(std::mem::size_of::<DirectVerdict>() <= 120);
+        assert!(std::mem::size_of::<GroupAssignment>() <= 104);
+        assert!(std::mem::size_of::<UserOutcome>() <= 168);
+    }
 }

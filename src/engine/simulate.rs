@@ -5,10 +5,11 @@ use super::outcome::*;
 use super::Params;
 use crate::model::{Assignment, GroupIdx, PlanSet, SkuIdx, Source, Tenant, UserIdx};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// What a group's template gives, computed once per group rather than once per member.
 struct TemplateFacts {
-    lines: Vec<(SkuIdx, PlanSet)>,
+    lines: Arc<[(SkuIdx, PlanSet)]>,
     plans: PlanSet,
     excluded: PlanSet,
     /// Check 3 fails for every member.
@@ -55,7 +56,7 @@ fn template_facts(t: &Tenant) -> Vec<Option<TemplateFacts>> {
                 }
             });
             Some(TemplateFacts {
-                lines: lines_en,
+                lines: lines_en.into(),
                 plans,
                 excluded,
                 dependency,
@@ -218,7 +219,7 @@ fn first_pass(
             };
             groups.push(GroupAssignment {
                 group: g,
-                status: GroupStatus::Failing(ev),
+                status: GroupStatus::Failing(Box::new(ev)),
                 plans: f.plans.clone(),
                 lines,
                 new_seats: Vec::new(),
@@ -231,12 +232,17 @@ fn first_pass(
             .all(|(s, _)| from_g.iter().any(|a| a.sku == *s));
         if complete && !from_g.is_empty() {
             // Healthy: what the tenant really gives, which is what stays.
-            let lines: Vec<(SkuIdx, PlanSet)> = from_g
+            let own: Vec<(SkuIdx, PlanSet)> = from_g
                 .iter()
                 .map(|a| (a.sku, t.enabled(a.sku, &a.disabled)))
                 .collect();
+            let lines: Arc<[(SkuIdx, PlanSet)]> = if *own == *f.lines {
+                f.lines.clone()
+            } else {
+                own.into()
+            };
             let mut plans = PlanSet::new();
-            for (_, p) in &lines {
+            for (_, p) in lines.iter() {
                 plans.union_with(p);
             }
             groups.push(GroupAssignment {
@@ -273,7 +279,7 @@ fn first_pass(
             .as_ref()
             .expect("predicted groups have a template");
         if let Some(ev) = conflict(t, f, g, &assignments, &groups, &predicted) {
-            groups[i].status = GroupStatus::Fails(Reason::Conflict, ev);
+            groups[i].status = GroupStatus::Fails(Reason::Conflict, Box::new(ev));
             continue;
         }
         let bad_location = match location {
@@ -290,13 +296,15 @@ fn first_pass(
             }
         };
         if let Some(ev) = bad_location {
-            groups[i].status = GroupStatus::Fails(Reason::Location, ev);
+            groups[i].status = GroupStatus::Fails(Reason::Location, Box::new(ev));
             continue;
         }
         if let Some(ev) = &f.dependency {
-            groups[i].status = GroupStatus::Fails(Reason::Dependency, ev.clone());
+            groups[i].status = GroupStatus::Fails(Reason::Dependency, Box::new(ev.clone()));
         }
     }
+    // A million users' outcomes are held at once: no spare capacity.
+    groups.shrink_to_fit();
     UserOutcome {
         before,
         groups,
@@ -370,11 +378,11 @@ fn finish_user(t: &Tenant, seats: &[SeatUse], u: UserIdx, uo: &mut UserOutcome, 
             let use_ = seats[s.ix()];
             ga.status = GroupStatus::Fails(
                 Reason::Seats,
-                Evidence::Seats {
+                Box::new(Evidence::Seats {
                     sku: s,
                     needed: use_.requested,
                     free: use_.free.max(0),
-                },
+                }),
             );
         }
     }
@@ -410,6 +418,7 @@ fn finish_user(t: &Tenant, seats: &[SeatUse], u: UserIdx, uo: &mut UserOutcome, 
             verdict,
         });
     }
+    directs.shrink_to_fit();
     let mut after = group_plans.clone();
     for (ai, a) in t.user_assignments(u) {
         let removed = directs
@@ -459,7 +468,7 @@ fn verdict(
             reason: g.status.reason().unwrap_or(Reason::NotCovered),
             uncovered,
             group: Some(g.group),
-            evidence: g.status.evidence().cloned(),
+            evidence: g.status.evidence().cloned().map(Box::new),
             nested_via: None,
         };
     }

@@ -114,6 +114,8 @@ struct Assignments {
     held: BTreeMap<&'static str, u64>,
     count: u64,
     ids: BTreeMap<&'static str, &'static str>,
+    /// SKUs the current user already holds a seat of: one seat per SKU, whatever the sources.
+    seated: Vec<&'static str>,
 }
 
 impl Assignments {
@@ -127,7 +129,8 @@ impl Assignments {
         error: &str,
     ) -> io::Result<()> {
         self.count += 1;
-        if state == "Active" {
+        if state == "Active" && !self.seated.contains(&sku) {
+            self.seated.push(sku);
             *self.held.entry(sku).or_default() += 1;
         }
         writeln!(
@@ -185,6 +188,7 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
         held: BTreeMap::new(),
         count: 0,
         ids: p.iter().map(|(k, v)| (*k, v.id)).collect(),
+        seated: Vec::new(),
     };
     let mut members = file("members.csv")?;
     writeln!(
@@ -209,6 +213,7 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
     let forms = plan_id("ENTERPRISEPACK", "FORMS_PLAN_E3");
 
     for i in 0..n {
+        out.seated.clear();
         let mut r = Rng::new(seed, i + 1);
         let id = guid(seed, 2, i);
         let roll = r.next() % 1000;
@@ -238,6 +243,11 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
         } else {
             "EMS"
         };
+        // EMS already comes from the All users group, the first step most tenants took; the
+        // direct copies were never cleaned up.
+        if !orphan {
+            out.emit(&id, "EMS", &g_all, "", "Active", "None")?;
+        }
         let has_ems = r.chance(970);
         if has_ems {
             out.direct(&id, ems, "", "Active", "None")?;
@@ -280,7 +290,7 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
             // A leftover E1: SharePoint Plan 1 and Plan 2 exclude each other.
             out.direct(&id, "STANDARDPACK", "", "Active", "None")?;
         }
-        if !has_ems && !orphan {
+        if dept == "Executives" && !has_ems && !orphan {
             *wanted.entry(ems).or_default() += 1;
         }
         let analytics = sku == "ENTERPRISEPACK" && r.chance(20);
@@ -318,7 +328,7 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
 
     let mut w = file("templates.csv")?;
     writeln!(w, "GroupId,SkuPartNumber,DisabledPlans,Status")?;
-    writeln!(w, "{g_all},EMS,,proposed")?;
+    writeln!(w, "{g_all},EMS,,existing")?;
     for (i, (_, _, sku, disabled, status)) in DEPARTMENTS.iter().enumerate() {
         writeln!(w, "{},{sku},{},{status}", g_dept[i], disabled.join(";"))?;
     }

@@ -4,13 +4,14 @@
 //! GUIDs. Trailing zero words are always trimmed, so derived equality and hashing are exact.
 
 use super::PlanIdx;
+use smallvec::SmallVec;
 
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PlanSet(Vec<u64>);
+pub struct PlanSet(SmallVec<[u64; 4]>);
 
 impl PlanSet {
     pub fn new() -> Self {
-        PlanSet(Vec::new())
+        PlanSet(SmallVec::new())
     }
 
     pub fn from_iter_idx<I: IntoIterator<Item = PlanIdx>>(it: I) -> Self {

@@ -145,7 +145,7 @@ pub fn verdict_detail(t: &Tenant, v: &Verdict) -> Option<(Reason, String)> {
                 *reason,
                 uncovered,
                 group.map(|g| t.group_label(g).to_string()),
-                evidence.as_ref(),
+                evidence.as_deref(),
                 *nested_via,
             ),
         )),
