@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::model::{
+    GroupList,
     AssignmentIdx, Country, GroupIdx, LicenseError, PlanIdx, PlanSet, SkuIdx, State,
 };
 
@@ -163,7 +164,7 @@ pub struct GroupAssignment {
 pub enum Verdict {
     Removable {
         /// The groups (healthy or predicted) that give the plans it enables.
-        covered_by: Vec<GroupIdx>,
+        covered_by: GroupList,
         /// The user's groups give plans the user does not have today.
         gains: bool,
     },

@@ -13,6 +13,10 @@ pub use builtin_rules::{builtin_rules, known_plan_by_name};
 
 pub use ids::{AssignmentIdx, Country, GroupIdx, Guid, IdHasher, IdMap, PlanIdx, SkuIdx, UserIdx};
 pub use planset::PlanSet;
+
+/// The groups that cover one direct assignment: rarely more than four, and there is one list
+/// per removal, millions of them, so they live inline.
+pub type GroupList = smallvec::SmallVec<[GroupIdx; 4]>;
 pub use rules::{RuleKind, RuleSource, RuleSpec, Rules};
 
 use crate::diag::Origin;

@@ -93,7 +93,7 @@ fn inject_fault_for_tests(t: &crate::model::Tenant, o: &crate::engine::Outcome, 
                 user,
                 assignment: d.assignment,
                 sku: d.sku,
-                covered_by: Vec::new(),
+                covered_by: Default::default(),
                 disabled: t.assignments[d.assignment.ix()].disabled.clone(),
             };
             if plan.waves.is_empty() {

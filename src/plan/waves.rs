@@ -3,7 +3,7 @@
 
 use crate::engine::{Outcome, Verdict};
 use crate::error::{Error, Result};
-use crate::model::{AssignmentIdx, GroupIdx, PlanSet, SkuIdx, Tenant, UserIdx};
+use crate::model::{AssignmentIdx, GroupIdx, GroupList, PlanSet, SkuIdx, Tenant, UserIdx};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -28,7 +28,7 @@ pub struct Removal {
     pub user: UserIdx,
     pub assignment: AssignmentIdx,
     pub sku: SkuIdx,
-    pub covered_by: Vec<GroupIdx>,
+    pub covered_by: GroupList,
     /// The assignment's own disabled plans, which rollback restores.
     pub disabled: PlanSet,
 }

@@ -8,7 +8,7 @@ use crate::cli::{Format, VerifyArgs};
 use crate::engine::{self, Outcome, Verdict};
 use crate::error::{Error, Result};
 use crate::ingest::plan_files::{self, PlannedRemoval};
-use crate::model::{AssignmentIdx, Country, GroupIdx, Guid, SkuIdx, Source, Tenant, UserIdx};
+use crate::model::{AssignmentIdx, Country, GroupList, Guid, SkuIdx, Source, Tenant, UserIdx};
 use crate::plan::{Plan, PlanOptions, Prepare, Removal, Wave};
 use crate::run::{self, Ran, Snapshot};
 use crate::settings::Simulation;
@@ -371,7 +371,7 @@ fn check_plan(t: &Tenant, o: &Outcome, resolved: &[Resolved]) -> Vec<Violation> 
             users: Vec::new(),
             removals: Vec::new(),
         });
-        let covered_by: Vec<GroupIdx> = o.users[r.user.ix()]
+        let covered_by: GroupList = o.users[r.user.ix()]
             .groups
             .iter()
             .filter(|g| {
