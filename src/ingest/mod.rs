@@ -378,6 +378,8 @@ pub(crate) struct Lookup {
     sku_by_id: IdMap<Guid, SkuIdx>,
     sku_by_part: HashMap<String, SkuIdx>,
     user_by_id: IdMap<Guid, UserIdx>,
+    /// The last user id resolved, and to whom.
+    last_user: Option<(Guid, UserIdx)>,
     /// Built on first use: exports that name users by id never pay for it.
     user_by_upn: Option<IdMap<String, UserIdx>>,
     group_by_id: IdMap<Guid, GroupIdx>,

@@ -63,8 +63,17 @@ pub(super) fn resolve_user(
 ) -> Option<UserIdx> {
     if let Some(c) = cols.get(id).filter(|&c| !clean(row.get(c)).is_empty()) {
         let g = guid_cell(ctx, table, row, c, "user id")?;
+        // Exports list a user's assignments together: the last answer saves a cache miss.
+        if let Some((last, u)) = ctx.idx.last_user {
+            if last == g {
+                return Some(u);
+            }
+        }
         return match ctx.idx.user_by_id.get(&g) {
-            Some(&u) => Some(u),
+            Some(&u) => {
+                ctx.idx.last_user = Some((g, u));
+                Some(u)
+            }
             None => {
                 ctx.cell(
                     table,
