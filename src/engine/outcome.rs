@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use crate::model::{
-    GroupList,
-    AssignmentIdx, Country, GroupIdx, LicenseError, PlanIdx, PlanSet, SkuIdx, State,
+    AssignmentIdx, Country, GroupIdx, GroupList, LicenseError, PlanIdx, PlanSet, SkuIdx, State,
 };
 
 /// SPEC §3.3 reason codes, plus `Gains` for `--exact`.

@@ -329,8 +329,13 @@ pub fn write(dir: &Path, n: u64, seed: u64) -> io::Result<Stats> {
     let mut w = file("templates.csv")?;
     writeln!(w, "GroupId,SkuPartNumber,DisabledPlans,Status")?;
     writeln!(w, "{g_all},EMS,,existing")?;
-    for (i, (_, _, sku, disabled, status)) in DEPARTMENTS.iter().enumerate() {
+    for (i, (dept, _, sku, disabled, status)) in DEPARTMENTS.iter().enumerate() {
         writeln!(w, "{},{sku},{},{status}", g_dept[i], disabled.join(";"))?;
+        if *dept == "Executives" {
+            // The short SKU rides in the same group as E5: all or nothing, so an executive
+            // who needs a new EMS E5 seat keeps the direct E5 too (SEATS).
+            writeln!(w, "{},EMSPREMIUM,,{status}", g_dept[i])?;
+        }
     }
     writeln!(w, "{g_execs},EMSPREMIUM,,proposed")?;
     // A common mistake: the add-on without its prerequisite (Exchange) in the same group.

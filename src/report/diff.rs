@@ -50,8 +50,9 @@ fn cells(t: &Tenant, u: UserIdx, r: &DiffRow) -> [String; 7] {
 
 /// Users by user principal name, case-insensitively: the order every per-user output uses.
 pub fn user_order(t: &Tenant) -> Vec<UserIdx> {
+    use rayon::prelude::*;
     let mut v: Vec<UserIdx> = (0..t.users.len() as u32).map(UserIdx).collect();
-    v.sort_by_cached_key(|u| (t.users[u.ix()].upn.to_lowercase(), t.users[u.ix()].id));
+    v.par_sort_by_cached_key(|u| (t.users[u.ix()].upn.to_lowercase(), t.users[u.ix()].id));
     v
 }
 
@@ -76,12 +77,17 @@ pub fn write_csv_in<W: Write>(
 ) -> io::Result<W> {
     let mut csv = SafeCsv::new(w);
     csv.row(HEADER)?;
-    for &u in order {
-        for r in diff_user(t, u, &o.users[u.ix()], all) {
-            csv.row(cells(t, u, &r))?;
+    let mut w = csv.finish()?;
+    super::write_ordered(&mut w, order, |users, buf| {
+        let mut csv = SafeCsv::new(buf);
+        for &u in users {
+            for r in diff_user(t, u, &o.users[u.ix()], all) {
+                csv.row(cells(t, u, &r))?;
+            }
         }
-    }
-    csv.finish()
+        csv.finish().map(|_| ())
+    })?;
+    Ok(w)
 }
 
 pub fn write(

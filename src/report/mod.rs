@@ -86,3 +86,30 @@ mod tests {
         assert_eq!(out, "'=cmd|' /C calc'!A0,ok\r\n");
     }
 }
+
+/// Writes `items` in order, rendering chunks of them on every core. Chunks are rendered a batch
+/// at a time, so memory holds a batch, not the file, and the bytes are the same whatever the
+/// number of threads.
+pub fn write_ordered<T: Sync>(
+    w: &mut impl Write,
+    items: &[T],
+    render: impl Fn(&[T], &mut Vec<u8>) -> std::io::Result<()> + Sync,
+) -> std::io::Result<()> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 2048;
+    const BATCH: usize = 32;
+    for batch in items.chunks(CHUNK * BATCH) {
+        let parts: Vec<std::io::Result<Vec<u8>>> = batch
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut buf = Vec::new();
+                render(chunk, &mut buf)?;
+                Ok(buf)
+            })
+            .collect();
+        for part in parts {
+            w.write_all(&part?)?;
+        }
+    }
+    Ok(())
+}

@@ -159,15 +159,17 @@ fn write_report_and_scripts(
     let mut w = create(dir, "report.md")?;
     w.write_all(markdown::plan_report(t, o, plan, checked, blocked).as_bytes())?;
     finish(w)?;
-    for wave in &plan.waves {
+    use rayon::prelude::*;
+    // One file per script: waves render and write on every core, in no order that shows.
+    std::fs::create_dir_all(dir.join("scripts"))?;
+    plan.waves.par_iter().try_for_each(|wave| {
         let mut w = create(dir, &powershell::script_name(wave.number, false))?;
         w.write_all(powershell::wave_script(t, wave).as_bytes())?;
         finish(w)?;
         let mut w = create(dir, &powershell::script_name(wave.number, true))?;
         w.write_all(powershell::rollback_script(t, wave).as_bytes())?;
-        finish(w)?;
-    }
-    Ok(())
+        finish(w)
+    })
 }
 
 fn write_csvs(t: &Tenant, plan: &Plan, blocked: &[BlockedRow], dir: &Path) -> io::Result<()> {

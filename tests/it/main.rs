@@ -10,6 +10,8 @@ mod contoso;
 mod formats;
 /// Fuzzing the readers and cell parsers (proptest-driven, runs in CI).
 mod fuzz;
+/// The synthetic tenant generator and a plan big enough to render in parallel chunks.
+mod generate;
 /// One defect per file: each exits 2 with a located diagnostic.
 mod malformed;
 /// The plan folder: files, determinism, the replay guard, scripts.
