@@ -238,6 +238,17 @@ impl Tenant {
         &self.user_groups[s as usize..e as usize]
     }
 
+    /// Every user by user principal name, case-insensitively, then id: the order of every
+    /// listing licshift writes.
+    pub fn user_order(&self) -> Vec<UserIdx> {
+        use rayon::prelude::*;
+        let mut v: Vec<UserIdx> = (0..self.users.len() as u32).map(UserIdx).collect();
+        v.par_sort_by_cached_key(|u| {
+            (self.users[u.ix()].upn.to_lowercase(), self.users[u.ix()].id)
+        });
+        v
+    }
+
     pub fn membership_count(&self) -> usize {
         self.user_groups.len()
     }

@@ -4,6 +4,7 @@
 use crate::engine::{Outcome, Verdict};
 use crate::error::{Error, Result};
 use crate::model::{AssignmentIdx, GroupIdx, GroupList, PlanSet, SkuIdx, Tenant, UserIdx};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -101,11 +102,15 @@ fn shape(t: &Tenant, o: &Outcome, u: UserIdx) -> Shape {
 pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
     let prepare = prepare(t);
     let key = |u: &UserIdx| (mix(opt.seed, t.users[u.ix()].id.0), t.users[u.ix()].id);
-    let mut candidates: Vec<UserIdx> = (0..t.users.len() as u32)
+    let mut keyed: Vec<_> = (0..t.users.len() as u32)
+        .into_par_iter()
         .map(UserIdx)
         .filter(|u| o.users[u.ix()].has_removals())
+        .map(|u| (key(&u), u))
         .collect();
-    candidates.sort_by_key(key);
+    // Keys are unique (they end in the user's id): unstable sorting is deterministic.
+    keyed.par_sort_unstable();
+    let candidates: Vec<UserIdx> = keyed.into_iter().map(|(_, u)| u).collect();
     let excluded: Vec<UserIdx> = candidates
         .iter()
         .copied()
@@ -117,15 +122,27 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
         .filter(|u| !opt.exclude.contains(u))
         .collect();
 
-    let mut shapes: BTreeMap<Shape, Vec<UserIdx>> = BTreeMap::new();
-    for &u in &candidates {
-        shapes.entry(shape(t, o, u)).or_default().push(u);
-    }
-    // One user of every shape first (the first in seeded order), then fill up to --pilot.
-    let mut pilot: Vec<UserIdx> = shapes
-        .values()
-        .filter_map(|us| us.iter().find(|u| !opt.exclude.contains(u)).copied())
+    // Every candidate's shape, sorted by shape and then seeded order: each run of equal shapes
+    // is one shape, its users in seeded order.
+    let mut shaped: Vec<(Shape, usize)> = candidates
+        .par_iter()
+        .enumerate()
+        .map(|(i, &u)| (shape(t, o, u), i))
         .collect();
+    shaped.par_sort_unstable();
+    let mut shape_count = 0;
+    // One user of every shape first (the first in seeded order), then fill up to --pilot.
+    let mut pilot: Vec<UserIdx> = Vec::new();
+    for run in shaped.chunk_by(|a, b| a.0 == b.0) {
+        shape_count += 1;
+        if let Some(&(_, i)) = run
+            .iter()
+            .find(|(_, i)| !opt.exclude.contains(&candidates[*i]))
+        {
+            pilot.push(candidates[i]);
+        }
+    }
+    drop(shaped);
     let shapes_in_pilot = pilot.len();
     pilot.sort_by_key(key);
     for &u in &rest {
@@ -148,7 +165,7 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
         *target = (*target * opt.growth).min(opt.max_wave as f64);
         (target.ceil() as usize).clamp(1, opt.max_wave)
     };
-    let groups: Vec<Vec<UserIdx>> = match &opt.wave_by {
+    let by_value: Vec<Vec<UserIdx>> = match &opt.wave_by {
         Some(_) => {
             let mut by: BTreeMap<String, Vec<UserIdx>> = BTreeMap::new();
             for &u in &rest {
@@ -158,7 +175,11 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
             }
             by.into_values().collect()
         }
-        None => rest.iter().map(|&u| vec![u]).collect(),
+        None => Vec::new(),
+    };
+    let groups: Vec<&[UserIdx]> = match &opt.wave_by {
+        Some(_) => by_value.iter().map(Vec::as_slice).collect(),
+        None => rest.chunks(1).collect(),
     };
     let mut current: Vec<UserIdx> = Vec::new();
     let mut size = next_size(&mut target);
@@ -183,11 +204,16 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
         user_waves.push(chunk.to_vec());
     }
 
+    // Inside a wave users go by user principal name, as every listing does.
+    let mut rank = vec![0u32; t.users.len()];
+    for (r, u) in t.user_order().into_iter().enumerate() {
+        rank[u.ix()] = r as u32;
+    }
     let waves = user_waves
-        .into_iter()
+        .into_par_iter()
         .enumerate()
         .map(|(i, mut users)| {
-            users.sort_by_cached_key(|u| (t.users[u.ix()].upn.to_lowercase(), t.users[u.ix()].id));
+            users.sort_unstable_by_key(|u| rank[u.ix()]);
             let removals = users
                 .iter()
                 .flat_map(|&u| {
@@ -218,7 +244,7 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
         options: opt.clone(),
         prepare,
         waves,
-        shapes: shapes.len(),
+        shapes: shape_count,
         shapes_in_pilot,
     }
 }

@@ -50,10 +50,7 @@ fn cells(t: &Tenant, u: UserIdx, r: &DiffRow) -> [String; 7] {
 
 /// Users by user principal name, case-insensitively: the order every per-user output uses.
 pub fn user_order(t: &Tenant) -> Vec<UserIdx> {
-    use rayon::prelude::*;
-    let mut v: Vec<UserIdx> = (0..t.users.len() as u32).map(UserIdx).collect();
-    v.par_sort_by_cached_key(|u| (t.users[u.ix()].upn.to_lowercase(), t.users[u.ix()].id));
-    v
+    t.user_order()
 }
 
 pub fn write_csv<W: Write>(
