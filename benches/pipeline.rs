@@ -83,20 +83,20 @@ fn main() {
         .join("bench-data");
     std::fs::create_dir_all(&root).unwrap();
     println!("licshift benchmark — {} cores; best of runs; ratios against the floor measured in this run\n", std::thread::available_parallelism().map_or(1, |n| n.get()));
-    println!("| users | input MB | rows | floor s | inspect s | diff s | plan s | plan peak RSS MB | plan / floor |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| users | generate s | input MB | rows | floor s | inspect s | diff s | plan s | plan peak RSS MB | plan / floor |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut plan_times = Vec::new();
     for n in sizes {
         let dir = root.join(n.to_string());
-        if !dir.join("users.csv").exists() {
-            run(&[
-                "generate",
-                "--users",
-                &n.to_string(),
-                "--out",
-                dir.to_str().unwrap(),
-                "--force",
-            ]);
-        }
+        // Generated afresh every run: the data always matches the generator being measured.
+        let (generate_t, _) = run(&[
+            "generate",
+            "--users",
+            &n.to_string(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--force",
+        ]);
         let bytes: u64 = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().metadata().unwrap().len())
@@ -110,8 +110,10 @@ fn main() {
         let (plan_t, rss) = best(reps, || {
             run(&["plan", snap, "--out", out.to_str().unwrap(), "--force"])
         });
+        plan_times.push((n, plan_t));
         println!(
-            "| {n} | {:.0} | {rows} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.2}× |",
+            "| {n} | {:.1} | {:.0} | {rows} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.2}× |",
+            generate_t.as_secs_f64(),
             bytes as f64 / 1e6,
             floor_t.as_secs_f64(),
             inspect_t.as_secs_f64(),
@@ -119,6 +121,14 @@ fn main() {
             plan_t.as_secs_f64(),
             rss as f64 / 1e6,
             plan_t.as_secs_f64() / floor_t.as_secs_f64()
+        );
+    }
+    for w in plan_times.windows(2) {
+        let ((a, ta), (b, tb)) = (w[0], w[1]);
+        println!(
+            "\nplan {a} -> {b} users: {:.1}x the users, {:.1}x the time",
+            b as f64 / a as f64,
+            tb.as_secs_f64() / ta.as_secs_f64()
         );
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::engine::{Outcome, Verdict};
 use crate::error::{Error, Result};
-use crate::model::{AssignmentIdx, GroupIdx, GroupList, PlanSet, SkuIdx, Tenant, UserIdx};
+use crate::model::{AssignmentIdx, GroupIdx, GroupList, IdMap, PlanSet, SkuIdx, Tenant, UserIdx};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -56,6 +56,9 @@ pub struct Plan {
     pub options: PlanOptions,
     pub prepare: Prepare,
     pub waves: Vec<Wave>,
+    /// Every user by user principal name (`Tenant::user_order`): sorted once, used by every
+    /// listing.
+    pub by_upn: Vec<UserIdx>,
     /// Number of distinct shapes, and how many of them the pilot holds.
     pub shapes: usize,
     pub shapes_in_pilot: usize,
@@ -99,6 +102,13 @@ fn shape(t: &Tenant, o: &Outcome, u: UserIdx) -> Shape {
     (skus, groups)
 }
 
+fn min_some(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) | (None, x) => x,
+    }
+}
+
 pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
     let prepare = prepare(t);
     let key = |u: &UserIdx| (mix(opt.seed, t.users[u.ix()].id.0), t.users[u.ix()].id);
@@ -122,27 +132,33 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
         .filter(|u| !opt.exclude.contains(u))
         .collect();
 
-    // Every candidate's shape, sorted by shape and then seeded order: each run of equal shapes
-    // is one shape, its users in seeded order.
-    let mut shaped: Vec<(Shape, usize)> = candidates
+    // Every shape, with its first user in seeded order who is not excluded. A minimum is the
+    // same whatever order the threads merge in, and the pilot is sorted below: the map's own
+    // order never shows.
+    type Firsts = IdMap<Shape, Option<usize>>;
+    let firsts: Firsts = candidates
         .par_iter()
         .enumerate()
-        .map(|(i, &u)| (shape(t, o, u), i))
-        .collect();
-    shaped.par_sort_unstable();
-    let mut shape_count = 0;
+        .fold(Firsts::default, |mut m, (i, &u)| {
+            let first = (!opt.exclude.contains(&u)).then_some(i);
+            let e = m.entry(shape(t, o, u)).or_insert(first);
+            *e = min_some(*e, first);
+            m
+        })
+        .reduce(Firsts::default, |mut a, b| {
+            for (k, v) in b {
+                let e = a.entry(k).or_insert(v);
+                *e = min_some(*e, v);
+            }
+            a
+        });
+    let shape_count = firsts.len();
     // One user of every shape first (the first in seeded order), then fill up to --pilot.
-    let mut pilot: Vec<UserIdx> = Vec::new();
-    for run in shaped.chunk_by(|a, b| a.0 == b.0) {
-        shape_count += 1;
-        if let Some(&(_, i)) = run
-            .iter()
-            .find(|(_, i)| !opt.exclude.contains(&candidates[*i]))
-        {
-            pilot.push(candidates[i]);
-        }
-    }
-    drop(shaped);
+    let mut pilot: Vec<UserIdx> = firsts
+        .into_values()
+        .flatten()
+        .map(|i| candidates[i])
+        .collect();
     let shapes_in_pilot = pilot.len();
     pilot.sort_by_key(key);
     for &u in &rest {
@@ -205,8 +221,9 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
     }
 
     // Inside a wave users go by user principal name, as every listing does.
+    let by_upn = t.user_order();
     let mut rank = vec![0u32; t.users.len()];
-    for (r, u) in t.user_order().into_iter().enumerate() {
+    for (r, u) in by_upn.iter().enumerate() {
         rank[u.ix()] = r as u32;
     }
     let waves = user_waves
@@ -241,6 +258,7 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
         })
         .collect();
     Plan {
+        by_upn,
         options: opt.clone(),
         prepare,
         waves,

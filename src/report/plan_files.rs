@@ -119,7 +119,7 @@ pub fn render(
     checked: &Checked,
     dir: &Path,
 ) -> io::Result<()> {
-    let order = diff::user_order(t);
+    let order = &plan.by_upn;
     let blocked = blocked_rows(t, o, &order);
     // Independent files, written side by side: the largest (diff.csv, plan.json, the scripts)
     // take about the same time, so two cores halve the wall time.

@@ -393,6 +393,7 @@ fn check_plan(t: &Tenant, o: &Outcome, resolved: &[Resolved]) -> Vec<Violation> 
         });
     }
     let plan = Plan {
+        by_upn: t.user_order(),
         options: PlanOptions {
             pilot: 0,
             growth: 1.0,
