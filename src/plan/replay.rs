@@ -36,8 +36,11 @@ fn effective(held: &[Held]) -> PlanSet {
     s
 }
 
-fn skus(held: &[Held]) -> Vec<SkuIdx> {
-    let mut v: Vec<SkuIdx> = held
+/// A user's SKUs: a handful, so inline; the replay keeps one list per user.
+type Skus = smallvec::SmallVec<[SkuIdx; 4]>;
+
+fn skus(held: &[Held]) -> Skus {
+    let mut v: Skus = held
         .iter()
         .filter(|h| h.provides && !h.removed)
         .map(|h| h.sku)
@@ -68,7 +71,7 @@ pub fn replay(t: &Tenant, o: &Outcome, plan: &Plan) -> Result<Checked> {
         })
         .collect();
     let baseline: Vec<PlanSet> = state.par_iter().map(|h| effective(h)).collect();
-    let baseline_skus: Vec<Vec<SkuIdx>> = state.par_iter().map(|h| skus(h)).collect();
+    let baseline_skus: Vec<Skus> = state.par_iter().map(|h| skus(h)).collect();
     let mut consumed: Vec<i64> = t
         .skus
         .iter()
@@ -82,35 +85,26 @@ pub fn replay(t: &Tenant, o: &Outcome, plan: &Plan) -> Result<Checked> {
     let mut seats_trace = vec![consumed.clone()];
 
     // Prepare: every group assignment predicted to succeed is added, whole.
-    let additions: Vec<Vec<Held>> = o
-        .users
-        .par_iter()
-        .map(|uo| {
-            uo.groups
-                .iter()
-                .filter(|g| g.status == GroupStatus::Predicted)
-                .flat_map(|g| {
-                    g.lines.iter().map(move |(sku, plans)| Held {
-                        sku: *sku,
-                        source: Source::Group(g.group),
-                        plans: plans.clone(),
-                        provides: true,
-                        removed: false,
-                    })
+    state.par_iter_mut().zip(&o.users).for_each(|(held, uo)| {
+        let add: Vec<Held> = uo
+            .groups
+            .iter()
+            .filter(|g| g.status == GroupStatus::Predicted)
+            .flat_map(|g| {
+                g.lines.iter().map(move |(sku, plans)| Held {
+                    sku: *sku,
+                    source: Source::Group(g.group),
+                    plans: plans.clone(),
+                    provides: true,
+                    removed: false,
                 })
-                .collect()
-        })
-        .collect();
-    for (u, add) in additions.into_iter().enumerate() {
-        for h in add {
-            if !state[u]
-                .iter()
-                .any(|x| x.sku == h.sku && x.source == h.source)
-            {
-                state[u].push(h);
-            }
-        }
-    }
+            })
+            .filter(|h| !held.iter().any(|x| x.sku == h.sku && x.source == h.source))
+            .collect();
+        // Exactly what is added: a million users' states are held until the last wave.
+        held.reserve_exact(add.len());
+        held.extend(add);
+    });
     let bad = (0..t.users.len())
         .into_par_iter()
         .find_first(|&u| !baseline[u].is_subset(&effective(&state[u])));
@@ -136,7 +130,7 @@ pub fn replay(t: &Tenant, o: &Outcome, plan: &Plan) -> Result<Checked> {
     let peak = consumed.clone();
     seats_trace.push(consumed.clone());
 
-    let mut removed_once = std::collections::BTreeSet::new();
+    let mut removed_once = vec![false; t.assignments.len()];
     let mut removals = 0;
     for wave in &plan.waves {
         let mut touched: Vec<UserIdx> = Vec::new();
@@ -153,7 +147,7 @@ pub fn replay(t: &Tenant, o: &Outcome, plan: &Plan) -> Result<Checked> {
                     ),
                 ));
             }
-            if !removed_once.insert(r.assignment) {
+            if std::mem::replace(&mut removed_once[r.assignment.ix()], true) {
                 return Err(Error::Invariant(
                     "I2",
                     format!(
