@@ -120,8 +120,9 @@ enum Ready {
         name: String,
         error: std::io::Error,
     },
-    /// Workbooks are opened on the parsing thread: one book serves several files.
-    Later(Located),
+    /// A sheet of a workbook (path, sheet name): opened on the parsing thread, where one book
+    /// serves several files.
+    Sheet(PathBuf, Option<String>),
 }
 
 fn shown(spec: &SnapshotSpec, p: &Path) -> String {
@@ -141,7 +142,7 @@ fn make_ready(spec: &SnapshotSpec, located: Located) -> Ready {
                 Err(error) => return Ready::Unreadable { name, error },
             }
         }
-        sheet @ Located::Sheet(..) => return Ready::Later(sheet),
+        Located::Sheet(path, sheet) => return Ready::Sheet(path, sheet),
     };
     Ready::Csv {
         sha256: sha256(&bytes),
@@ -434,7 +435,7 @@ impl Ctx {
         books: &mut HashMap<PathBuf, (sheet::Workbook, String)>,
     ) -> Option<Table> {
         let shown = |p: &Path| shown(spec, p);
-        let located = match ready {
+        let (path, wanted) = match ready {
             Ready::Csv {
                 name,
                 sha256,
@@ -459,95 +460,95 @@ impl Ctx {
                 );
                 return None;
             }
-            Ready::Later(located) => located,
+            Ready::Sheet(path, wanted) => (path, wanted),
         };
-        match located {
-            Located::File(_) | Located::Bytes(..) => {
-                unreachable!("CSV inputs arrive read and decoded")
-            }
-            Located::Sheet(ref path, ref wanted) => {
-                let book_name = shown(path);
-                if !books.contains_key(path) {
-                    let bytes = match std::fs::read(path) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            self.problems.push(
-                                Problem::error(
-                                    Code::FileUnreadable,
-                                    format!("cannot read {book_name}: {e}"),
-                                )
-                                .at(book_name),
-                            );
-                            return None;
-                        }
-                    };
-                    let hash = sha256(&bytes);
-                    match sheet::Workbook::open(path, bytes) {
-                        Ok(b) => {
-                            for hidden in b.hidden_sheets() {
-                                self.problems.push(Problem::warning(Code::Spreadsheet, format!("sheet {} of {book_name} is hidden; it is read like any other", quote(&hidden))).at(book_name.clone()));
-                            }
-                            books.insert(path.clone(), (b, hash));
-                        }
-                        Err(e) => {
-                            self.problems.push(Problem::error(Code::Spreadsheet, format!("cannot open {book_name}: {e}")).at(book_name).help("save the workbook again without a password, as .xlsx, or export the sheet as CSV"));
-                            return None;
-                        }
-                    }
+        let (path, wanted) = (&path, &wanted);
+        let book_name = shown(path);
+        if !books.contains_key(path) {
+            let bytes = match std::fs::read(path) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.problems.push(
+                        Problem::error(
+                            Code::FileUnreadable,
+                            format!("cannot read {book_name}: {e}"),
+                        )
+                        .at(book_name),
+                    );
+                    return None;
                 }
-                let (book, hash) = books.get_mut(path)?;
-                let sheets = book.sheet_names();
-                let sheet_name = match wanted {
-                    Some(w) => match sheets.iter().find(|s| s.trim().eq_ignore_ascii_case(w)) {
-                        Some(s) => s.clone(),
-                        None if !kind.required() => return None,
-                        None => {
-                            self.problems.push(
-                                Problem::error(
-                                    Code::FileMissing,
-                                    format!("{book_name} has no sheet `{w}`"),
-                                )
-                                .at(book_name)
-                                .help(format!("its sheets are: {}", sheets.join(", "))),
-                            );
-                            return None;
-                        }
-                    },
-                    None => match sheets.first() {
-                        Some(s) => s.clone(),
-                        None => {
-                            self.problems.push(
-                                Problem::error(
-                                    Code::EmptyFile,
-                                    format!("{book_name} has no sheets"),
-                                )
-                                .at(book_name),
-                            );
-                            return None;
-                        }
-                    },
-                };
-                let name = format!("{book_name}#{sheet_name}");
-                self.t.inputs.push(InputFile {
-                    kind: kind.name().into(),
-                    path: name.clone(),
-                    sha256: hash.clone(),
-                    rows: 0,
-                });
-                let file = self.names.add(name.clone(), true);
-                match book.rows(&sheet_name) {
-                    Ok(rows) => self.checked(Table::from_cells(file, name, rows)),
-                    Err(e) => {
+            };
+            let hash = sha256(&bytes);
+            match sheet::Workbook::open(path, bytes) {
+                Ok(b) => {
+                    for hidden in b.hidden_sheets() {
                         self.problems.push(
-                            Problem::error(
+                            Problem::warning(
                                 Code::Spreadsheet,
-                                format!("cannot read sheet {sheet_name}: {e}"),
+                                format!(
+                                    "sheet {} of {book_name} is hidden; it is read like any other",
+                                    quote(&hidden)
+                                ),
                             )
-                            .at(name),
+                            .at(book_name.clone()),
                         );
-                        None
                     }
+                    books.insert(path.clone(), (b, hash));
                 }
+                Err(e) => {
+                    self.problems.push(Problem::error(Code::Spreadsheet, format!("cannot open {book_name}: {e}")).at(book_name).help("save the workbook again without a password, as .xlsx, or export the sheet as CSV"));
+                    return None;
+                }
+            }
+        }
+        let (book, hash) = books.get_mut(path)?;
+        let sheets = book.sheet_names();
+        let sheet_name = match wanted {
+            Some(w) => match sheets.iter().find(|s| s.trim().eq_ignore_ascii_case(w)) {
+                Some(s) => s.clone(),
+                None if !kind.required() => return None,
+                None => {
+                    self.problems.push(
+                        Problem::error(
+                            Code::FileMissing,
+                            format!("{book_name} has no sheet `{w}`"),
+                        )
+                        .at(book_name)
+                        .help(format!("its sheets are: {}", sheets.join(", "))),
+                    );
+                    return None;
+                }
+            },
+            None => match sheets.first() {
+                Some(s) => s.clone(),
+                None => {
+                    self.problems.push(
+                        Problem::error(Code::EmptyFile, format!("{book_name} has no sheets"))
+                            .at(book_name),
+                    );
+                    return None;
+                }
+            },
+        };
+        let name = format!("{book_name}#{sheet_name}");
+        self.t.inputs.push(InputFile {
+            kind: kind.name().into(),
+            path: name.clone(),
+            sha256: hash.clone(),
+            rows: 0,
+        });
+        let file = self.names.add(name.clone(), true);
+        match book.rows(&sheet_name) {
+            Ok(rows) => self.checked(Table::from_cells(file, name, rows)),
+            Err(e) => {
+                self.problems.push(
+                    Problem::error(
+                        Code::Spreadsheet,
+                        format!("cannot read sheet {sheet_name}: {e}"),
+                    )
+                    .at(name),
+                );
+                None
             }
         }
     }
