@@ -12,6 +12,7 @@ pub struct PlanOptions {
     pub pilot: usize,
     pub growth: f64,
     pub max_wave: usize,
+    /// Sorted (`read_exclude` sorts it): a VIP list of thousands is searched per candidate.
     #[serde(skip)]
     pub exclude: Vec<UserIdx>,
     pub exclude_file: Option<String>,
@@ -111,6 +112,7 @@ fn min_some(a: Option<usize>, b: Option<usize>) -> Option<usize> {
 
 pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
     let prepare = prepare(t);
+    let is_excluded = |u: &UserIdx| opt.exclude.binary_search(u).is_ok();
     let key = |u: &UserIdx| (mix(opt.seed, t.users[u.ix()].id.0), t.users[u.ix()].id);
     let mut keyed: Vec<_> = (0..t.users.len() as u32)
         .into_par_iter()
@@ -124,12 +126,12 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
     let excluded: Vec<UserIdx> = candidates
         .iter()
         .copied()
-        .filter(|u| opt.exclude.contains(u))
+        .filter(|u| is_excluded(u))
         .collect();
     let mut rest: Vec<UserIdx> = candidates
         .iter()
         .copied()
-        .filter(|u| !opt.exclude.contains(u))
+        .filter(|u| !is_excluded(u))
         .collect();
 
     // Every shape, with its first user in seeded order who is not excluded. A minimum is the
@@ -140,7 +142,7 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
         .par_iter()
         .enumerate()
         .fold(Firsts::default, |mut m, (i, &u)| {
-            let first = (!opt.exclude.contains(&u)).then_some(i);
+            let first = (!is_excluded(&u)).then_some(i);
             let e = m.entry(shape(t, o, u)).or_insert(first);
             *e = min_some(*e, first);
             m
