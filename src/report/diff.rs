@@ -48,9 +48,9 @@ fn cells(t: &Tenant, u: UserIdx, r: &DiffRow) -> [String; 7] {
     ]
 }
 
-/// Users by user principal name, case-insensitively: the order every per-user output uses.
-pub fn user_order(t: &Tenant) -> Vec<UserIdx> {
-    t.user_order()
+/// The one user asked for, or every user in listing order.
+fn users(t: &Tenant, only: Option<UserIdx>) -> Vec<UserIdx> {
+    only.map_or_else(|| t.user_order(), |u| vec![u])
 }
 
 pub fn write_csv<W: Write>(
@@ -60,7 +60,7 @@ pub fn write_csv<W: Write>(
     only: Option<UserIdx>,
     all: bool,
 ) -> io::Result<W> {
-    let order = only.map_or_else(|| user_order(t), |u| vec![u]);
+    let order = users(t, only);
     write_csv_in(w, t, o, &order, all)
 }
 
@@ -101,7 +101,7 @@ pub fn write(
         }
         Format::Json => {
             let mut rows = Vec::new();
-            for u in only.map_or_else(|| user_order(t), |u| vec![u]) {
+            for u in users(t, only) {
                 for r in diff_user(t, u, &o.users[u.ix()], all) {
                     let c = cells(t, u, &r);
                     let obj: serde_json::Map<String, serde_json::Value> = HEADER
@@ -121,7 +121,7 @@ pub fn write(
         Format::Table => {
             let mut rows = Vec::new();
             let mut counts = [0usize; 3];
-            for u in only.map_or_else(|| user_order(t), |u| vec![u]) {
+            for u in users(t, only) {
                 for r in diff_user(t, u, &o.users[u.ix()], all) {
                     counts[r.change as usize] += 1;
                     let c = cells(t, u, &r);

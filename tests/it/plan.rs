@@ -396,13 +396,7 @@ fn killed_mid_write_the_folder_is_whole_or_absent() {
                 serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap())
                     .expect("plan.json is complete");
             let waves = plan["waves"].as_array().unwrap().len();
-            for f in [
-                "waves.csv",
-                "blocked.csv",
-                "diff.csv",
-                "prepare.csv",
-                "report.md",
-            ] {
+            for f in PLAN_FILES {
                 assert!(
                     out.join(f).is_file(),
                     "{f} missing after a kill at {delay_ms} ms"

@@ -75,13 +75,7 @@ fn check(name: &str) {
         );
     }
     assert_eq!(got, expected, "{name}: verdicts");
-    for f in [
-        "waves.csv",
-        "blocked.csv",
-        "diff.csv",
-        "prepare.csv",
-        "report.md",
-    ] {
+    for f in PLAN_FILES {
         assert_snapshot(
             &format!("scenarios/{name}/{f}"),
             &std::fs::read_to_string(out_dir.join(f)).unwrap(),

@@ -199,3 +199,12 @@ pub fn read_csv(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> 
         })
         .collect()
 }
+
+/// The files of a plan folder besides `plan.json` and the scripts.
+pub const PLAN_FILES: [&str; 5] = [
+    "waves.csv",
+    "blocked.csv",
+    "diff.csv",
+    "prepare.csv",
+    "report.md",
+];
