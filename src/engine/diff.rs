@@ -3,6 +3,7 @@
 
 use super::outcome::UserOutcome;
 use crate::model::{GroupIdx, PlanIdx, PlanSet, SkuIdx, Source, Tenant, UserIdx};
+use smallvec::SmallVec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Change {
@@ -24,14 +25,21 @@ impl Change {
 #[derive(Debug, Clone)]
 pub struct DiffRow {
     pub plan: PlanIdx,
-    pub before: Vec<(Source, SkuIdx)>,
-    pub after: Vec<(GroupIdx, SkuIdx)>,
+    /// Inline: a plan has a source or two, and diff.csv holds millions of rows.
+    pub before: SmallVec<[(Source, SkuIdx); 2]>,
+    pub after: SmallVec<[(GroupIdx, SkuIdx); 2]>,
     pub change: Change,
 }
 
 /// Rows for one user, by plan name. `all` includes kept plans.
 pub fn diff_user(t: &Tenant, u: UserIdx, uo: &UserOutcome, all: bool) -> Vec<DiffRow> {
     let plans: PlanSet = uo.before.union(&uo.group_plans);
+    // What each assignment enables, worked out once rather than once per plan.
+    let sources: SmallVec<[(Source, SkuIdx, PlanSet); 4]> = t
+        .user_assignments(u)
+        .filter(|(_, a)| a.state.provides_plans())
+        .map(|(_, a)| (a.source, a.sku, t.enabled(a.sku, &a.disabled)))
+        .collect();
     let mut rows = Vec::new();
     for p in plans.iter() {
         let change = match (uo.before.contains(p), uo.group_plans.contains(p)) {
@@ -42,13 +50,13 @@ pub fn diff_user(t: &Tenant, u: UserIdx, uo: &UserOutcome, all: bool) -> Vec<Dif
         if change == Change::Kept && !all {
             continue;
         }
-        let mut before: Vec<(Source, SkuIdx)> = t
-            .user_assignments(u)
-            .filter(|(_, a)| a.state.provides_plans() && t.enabled(a.sku, &a.disabled).contains(p))
-            .map(|(_, a)| (a.source, a.sku))
+        let mut before: SmallVec<[(Source, SkuIdx); 2]> = sources
+            .iter()
+            .filter(|(_, _, enabled)| enabled.contains(p))
+            .map(|(source, sku, _)| (*source, *sku))
             .collect();
         before.sort();
-        let mut after: Vec<(GroupIdx, SkuIdx)> = uo
+        let mut after: SmallVec<[(GroupIdx, SkuIdx); 2]> = uo
             .groups
             .iter()
             .filter(|g| g.status.is_ok())

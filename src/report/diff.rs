@@ -1,9 +1,11 @@
 //! The per-user, per-plan diff (SPEC §5 `diff.csv`) as CSV, JSON or a terminal table.
 
+use super::row::CsvRow;
 use super::{table, SafeCsv};
 use crate::cli::Format;
 use crate::engine::{diff_user, DiffRow, Outcome};
 use crate::model::{GroupIdx, SkuIdx, Source, Tenant, UserIdx};
+use smallvec::SmallVec;
 use std::io::{self, Write};
 
 pub const HEADER: [&str; 7] = [
@@ -75,16 +77,48 @@ pub fn write_csv_in<W: Write>(
     let mut csv = SafeCsv::new(w);
     csv.row(HEADER)?;
     let mut w = csv.finish()?;
-    super::write_ordered(&mut w, order, |users, buf| {
-        let mut csv = SafeCsv::new(buf);
+    super::write_ordered(&mut w, order, 2048, |users, buf| {
         for &u in users {
             for r in diff_user(t, u, &o.users[u.ix()], all) {
-                csv.row(cells(t, u, &r))?;
+                csv_row(buf, t, u, &r);
             }
         }
-        csv.finish().map(|_| ())
+        Ok(())
     })?;
     Ok(w)
+}
+
+/// One diff.csv row, the sources written piece by piece (`E3 (direct); EMS (All users)`).
+fn csv_row(buf: &mut Vec<u8>, t: &Tenant, u: UserIdx, r: &DiffRow) {
+    let user = &t.users[u.ix()];
+    let plan = &t.plans[r.plan.ix()];
+    let mut row = CsvRow::new(buf);
+    row.guid(user.id)
+        .text(&user.upn)
+        .guid(plan.id)
+        .text(&plan.name);
+    let mut parts: SmallVec<[&str; 16]> = SmallVec::new();
+    for (i, (source, sku)) in r.before.iter().enumerate() {
+        if i > 0 {
+            parts.push("; ");
+        }
+        parts.push(t.sku_label(*sku));
+        parts.push(" (");
+        parts.push(match source {
+            Source::Direct => "direct",
+            Source::Group(g) => t.group_label(*g),
+        });
+        parts.push(")");
+    }
+    row.parts(&parts);
+    parts.clear();
+    for (i, (g, sku)) in r.after.iter().enumerate() {
+        if i > 0 {
+            parts.push("; ");
+        }
+        parts.extend([t.sku_label(*sku), " (", t.group_label(*g), ")"]);
+    }
+    row.parts(&parts).text(r.change.as_str()).end();
 }
 
 pub fn write(

@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod markdown;
 pub mod plan_files;
 pub mod powershell;
+pub mod row;
 pub mod rules;
 pub mod verify;
 
@@ -87,28 +88,31 @@ mod tests {
     }
 }
 
-/// Writes `items` in order, rendering chunks of them on every core. Chunks are rendered a batch
-/// at a time, so memory holds a batch, not the file, and the bytes are the same whatever the
-/// number of threads.
+/// Writes `items` in order, rendering chunks of `chunk` items on every core. Chunks are rendered
+/// a batch at a time, so memory holds a batch, not the file, and the bytes are the same whatever
+/// the number of threads.
 pub fn write_ordered<T: Sync>(
     w: &mut impl Write,
     items: &[T],
+    chunk: usize,
     render: impl Fn(&[T], &mut Vec<u8>) -> std::io::Result<()> + Sync,
 ) -> std::io::Result<()> {
     use rayon::prelude::*;
-    const CHUNK: usize = 2048;
     const BATCH: usize = 32;
-    for batch in items.chunks(CHUNK * BATCH) {
-        let parts: Vec<std::io::Result<Vec<u8>>> = batch
-            .par_chunks(CHUNK)
-            .map(|chunk| {
-                let mut buf = Vec::new();
-                render(chunk, &mut buf)?;
-                Ok(buf)
-            })
-            .collect();
-        for part in parts {
-            w.write_all(&part?)?;
+    // The buffers are reused from batch to batch: fresh ones would fault in new pages for every
+    // byte of a file that may be half a gigabyte.
+    let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
+    for batch in items.chunks(chunk * BATCH) {
+        let used = batch.len().div_ceil(chunk);
+        bufs[..used]
+            .par_iter_mut()
+            .zip(batch.par_chunks(chunk))
+            .try_for_each(|(buf, part)| {
+                buf.clear();
+                render(part, buf)
+            })?;
+        for buf in &bufs[..used] {
+            w.write_all(buf)?;
         }
     }
     Ok(())

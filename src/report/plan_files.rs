@@ -3,12 +3,14 @@
 //! place, so a million-user plan never sits in memory twice and nothing shows until all of it is
 //! written.
 
+use super::row::{json_guid, json_str, push_number, CsvRow};
 use super::{diff, explain, markdown, powershell, table, SafeCsv};
 use crate::engine::{Outcome, Reason, Verdict};
 use crate::model::{GroupIdx, SkuIdx, Tenant, UserIdx};
-use crate::plan::{replay::Checked, Plan};
+use crate::plan::{replay::Checked, Plan, Removal};
 use serde::Serialize;
 use serde_json::json;
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -81,6 +83,13 @@ fn create(dir: &Path, rel: &str) -> io::Result<BufWriter<File>> {
     Ok(BufWriter::with_capacity(1 << 20, File::create(path)?))
 }
 
+/// A whole file from one buffer, synced like `finish`.
+fn write_file(dir: &Path, rel: &str, bytes: &[u8]) -> io::Result<()> {
+    let mut f = File::create(dir.join(rel))?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
 /// Flushes and syncs, so the rename that publishes the folder never exposes a torn file.
 fn finish(w: BufWriter<File>) -> io::Result<()> {
     let f = w.into_inner().map_err(|e| e.into_error())?;
@@ -100,18 +109,6 @@ struct SeatRow<'a> {
     short: bool,
 }
 
-/// One removal in plan.json, on one line.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RemovalJson<'a> {
-    user_id: String,
-    user_principal_name: &'a str,
-    sku_id: String,
-    sku_part_number: &'a str,
-    disabled_plans: Vec<String>,
-    covered_by: Vec<&'a str>,
-}
-
 pub fn render(
     t: &Tenant,
     o: &Outcome,
@@ -120,9 +117,9 @@ pub fn render(
     dir: &Path,
 ) -> io::Result<()> {
     let order = &plan.by_upn;
-    let blocked = blocked_rows(t, o, &order);
-    // Independent files, written side by side: the largest (diff.csv, plan.json, the scripts)
-    // take about the same time, so two cores halve the wall time.
+    let blocked = blocked_rows(t, o, order);
+    // Independent files, written side by side; each also renders its rows on every core, so
+    // whichever finishes first leaves its core to the others.
     let ((a, b), (c, d)) = rayon::join(
         || {
             rayon::join(
@@ -132,7 +129,7 @@ pub fn render(
                         create(dir, "diff.csv")?,
                         t,
                         o,
-                        &order,
+                        order,
                         plan.options.diff_all,
                     )?)
                 },
@@ -162,50 +159,52 @@ fn write_report_and_scripts(
     use rayon::prelude::*;
     // One file per script: waves render and write on every core, in no order that shows.
     std::fs::create_dir_all(dir.join("scripts"))?;
-    plan.waves.par_iter().try_for_each(|wave| {
-        let mut w = create(dir, &powershell::script_name(wave.number, false))?;
-        w.write_all(powershell::wave_script(t, wave).as_bytes())?;
-        finish(w)?;
-        let mut w = create(dir, &powershell::script_name(wave.number, true))?;
-        w.write_all(powershell::rollback_script(t, wave).as_bytes())?;
-        finish(w)
-    })
+    // A buffer per worker, reused: a fresh one per script would fault in new pages each time.
+    plan.waves
+        .par_iter()
+        .try_for_each_init(Vec::new, |buf, wave| {
+            buf.clear();
+            powershell::wave_script(buf, t, wave);
+            write_file(dir, &powershell::script_name(wave.number, false), buf)?;
+            buf.clear();
+            powershell::rollback_script(buf, t, wave);
+            write_file(dir, &powershell::script_name(wave.number, true), buf)
+        })
 }
 
 fn write_csvs(t: &Tenant, plan: &Plan, blocked: &[BlockedRow], dir: &Path) -> io::Result<()> {
     let mut w = SafeCsv::new(create(dir, "waves.csv")?);
     w.row(WAVES_HEADER)?;
-    for wave in &plan.waves {
-        let number = wave.number.to_string();
-        for r in &wave.removals {
-            let user = &t.users[r.user.ix()];
-            let by: Vec<&str> = r.covered_by.iter().map(|g| t.group_label(*g)).collect();
-            w.row([
-                number.as_str(),
-                &user.id.to_string(),
-                &user.upn,
-                &t.skus[r.sku.ix()].id.to_string(),
-                t.sku_label(r.sku),
-                &by.join("; "),
-            ])?;
+    let mut w = w.finish()?;
+    // Eight waves are at most 4,000 removals: enough per chunk to keep every core busy.
+    super::write_ordered(&mut w, &plan.waves, 8, |waves, buf| {
+        for wave in waves {
+            for r in &wave.removals {
+                waves_row(buf, t, wave.number, r);
+            }
         }
-    }
-    finish(w.finish()?)?;
+        Ok(())
+    })?;
+    finish(w)?;
 
     let mut w = SafeCsv::new(create(dir, "blocked.csv")?);
     w.row(BLOCKED_HEADER)?;
-    for b in blocked {
-        let user = &t.users[b.user.ix()];
-        w.row([
-            &user.id.to_string(),
-            &user.upn,
-            &t.skus[b.sku.ix()].id.to_string(),
-            t.sku_label(b.sku),
-            b.reason.code(),
-            &b.detail,
-        ])?;
-    }
-    finish(w.finish()?)?;
+    let mut w = w.finish()?;
+    super::write_ordered(&mut w, blocked, 2048, |rows, buf| {
+        for b in rows {
+            let user = &t.users[b.user.ix()];
+            CsvRow::new(buf)
+                .guid(user.id)
+                .text(&user.upn)
+                .guid(t.skus[b.sku.ix()].id)
+                .text(t.sku_label(b.sku))
+                .text(b.reason.code())
+                .text(&b.detail)
+                .end();
+        }
+        Ok(())
+    })?;
+    finish(w)?;
 
     let mut w = SafeCsv::new(create(dir, "prepare.csv")?);
     w.row(PREPARE_HEADER)?;
@@ -246,6 +245,24 @@ fn write_csvs(t: &Tenant, plan: &Plan, blocked: &[BlockedRow], dir: &Path) -> io
     finish(w.finish()?)?;
 
     Ok(())
+}
+
+fn waves_row(buf: &mut Vec<u8>, t: &Tenant, wave: u32, r: &Removal) {
+    let user = &t.users[r.user.ix()];
+    let mut row = CsvRow::new(buf);
+    row.number(wave.into())
+        .guid(user.id)
+        .text(&user.upn)
+        .guid(t.skus[r.sku.ix()].id)
+        .text(t.sku_label(r.sku));
+    let mut by: SmallVec<[&str; 8]> = SmallVec::new();
+    for (i, g) in r.covered_by.iter().enumerate() {
+        if i > 0 {
+            by.push("; ");
+        }
+        by.push(t.group_label(*g));
+    }
+    row.parts(&by).end();
 }
 
 /// plan.json: the small parts pretty-printed, then one removal and one blocked assignment per
@@ -321,42 +338,80 @@ fn write_plan_json(
     // Splice the two long lists in before the closing brace.
     w.write_all(head.trim_end().trim_end_matches('}').trim_end().as_bytes())?;
     w.write_all(b",\n  \"waves\": [")?;
-    for (i, wave) in plan.waves.iter().enumerate() {
-        write!(
-            w,
-            "{}\n    {{\"wave\": {}, \"pilot\": {}, \"removals\": [",
-            if i == 0 { "" } else { "," },
-            wave.number,
-            wave.pilot
-        )?;
-        for (j, r) in wave.removals.iter().enumerate() {
-            let user = &t.users[r.user.ix()];
-            let item = RemovalJson {
-                user_id: user.id.to_string(),
-                user_principal_name: &user.upn,
-                sku_id: t.skus[r.sku.ix()].id.to_string(),
-                sku_part_number: t.sku_label(r.sku),
-                disabled_plans: r
-                    .disabled
-                    .iter()
-                    .map(|p| t.plans[p.ix()].id.to_string())
-                    .collect(),
-                covered_by: r.covered_by.iter().map(|g| t.group_label(*g)).collect(),
-            };
-            w.write_all(if j == 0 { b"\n      " } else { b",\n      " })?;
-            serde_json::to_writer(&mut w, &item).map_err(io::Error::other)?;
+    super::write_ordered(&mut w, &plan.waves, 8, |waves, buf| {
+        for wave in waves {
+            if wave.number > 1 {
+                buf.push(b',');
+            }
+            buf.extend_from_slice(b"\n    {\"wave\": ");
+            push_number(buf, wave.number.into());
+            buf.extend_from_slice(if wave.pilot {
+                b", \"pilot\": true, \"removals\": ["
+            } else {
+                b", \"pilot\": false, \"removals\": ["
+            });
+            for (j, r) in wave.removals.iter().enumerate() {
+                buf.extend_from_slice(if j == 0 { b"\n      " } else { b",\n      " });
+                removal_json(buf, t, r);
+            }
+            buf.extend_from_slice(b"\n    ]}");
         }
-        w.write_all(b"\n    ]}")?;
-    }
+        Ok(())
+    })?;
     w.write_all(b"\n  ],\n  \"blocked\": [")?;
-    for (i, b) in blocked.iter().enumerate() {
-        let user = &t.users[b.user.ix()];
-        let item = json!({"userId": user.id.to_string(), "userPrincipalName": user.upn, "skuId": t.skus[b.sku.ix()].id.to_string(), "skuPartNumber": t.sku_label(b.sku), "reason": b.reason.code(), "detail": b.detail});
-        w.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
-        serde_json::to_writer(&mut w, &item).map_err(io::Error::other)?;
-    }
+    super::write_ordered(&mut w, blocked, 2048, |rows, buf| {
+        for b in rows {
+            // Every row but the very first follows a comma; chunks do not know their place,
+            // so the first row is told apart by identity.
+            let first = std::ptr::eq(b, &blocked[0]);
+            buf.extend_from_slice(if first { b"\n    " } else { b",\n    " });
+            let user = &t.users[b.user.ix()];
+            buf.extend_from_slice(b"{\"userId\":");
+            json_guid(buf, user.id);
+            buf.extend_from_slice(b",\"userPrincipalName\":");
+            json_str(buf, &user.upn);
+            buf.extend_from_slice(b",\"skuId\":");
+            json_guid(buf, t.skus[b.sku.ix()].id);
+            buf.extend_from_slice(b",\"skuPartNumber\":");
+            json_str(buf, t.sku_label(b.sku));
+            buf.extend_from_slice(b",\"reason\":");
+            json_str(buf, b.reason.code());
+            buf.extend_from_slice(b",\"detail\":");
+            json_str(buf, &b.detail);
+            buf.push(b'}');
+        }
+        Ok(())
+    })?;
     w.write_all(b"\n  ]\n}\n")?;
     finish(w)
+}
+
+/// One removal of plan.json on one line, in the field order of the schema.
+fn removal_json(buf: &mut Vec<u8>, t: &Tenant, r: &Removal) {
+    let user = &t.users[r.user.ix()];
+    buf.extend_from_slice(b"{\"userId\":");
+    json_guid(buf, user.id);
+    buf.extend_from_slice(b",\"userPrincipalName\":");
+    json_str(buf, &user.upn);
+    buf.extend_from_slice(b",\"skuId\":");
+    json_guid(buf, t.skus[r.sku.ix()].id);
+    buf.extend_from_slice(b",\"skuPartNumber\":");
+    json_str(buf, t.sku_label(r.sku));
+    buf.extend_from_slice(b",\"disabledPlans\":[");
+    for (i, p) in r.disabled.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        json_guid(buf, t.plans[p.ix()].id);
+    }
+    buf.extend_from_slice(b"],\"coveredBy\":[");
+    for (i, g) in r.covered_by.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        json_str(buf, t.group_label(*g));
+    }
+    buf.extend_from_slice(b"]}");
 }
 
 /// What `licshift plan` prints when it is done.

@@ -6,6 +6,7 @@
 //! user live and removes nothing unless a group assignment that is Active with no error still
 //! gives every plan the direct assignment enables — else it logs and skips the user.
 
+use super::row::ps_str;
 use crate::model::{GroupIdx, Tenant};
 use crate::plan::Wave;
 use std::collections::BTreeMap;
@@ -21,16 +22,9 @@ pub fn script_name(wave: u32, rollback: bool) -> String {
 /// A PowerShell single-quoted string literal. PowerShell also treats the typographic quotes
 /// ‘ ’ ‚ ‛ as single quotes, so they are doubled too.
 pub fn ps_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
-            out.push(c);
-        }
-        out.push(c);
-    }
-    out.push('\'');
-    out
+    let mut out = Vec::with_capacity(s.len() + 2);
+    super::row::ps_str(&mut out, s);
+    String::from_utf8(out).expect("quoting keeps UTF-8")
 }
 
 const PRELUDE: &str = r#"[CmdletBinding(SupportsShouldProcess = $true)]
@@ -47,7 +41,8 @@ function Write-Log([string]$Message) {
 if (-not (Get-MgContext)) { throw 'Connect-MgGraph -Scopes User.ReadWrite.All,Directory.Read.All first' }
 "#;
 
-pub fn wave_script(t: &Tenant, w: &Wave) -> String {
+/// The wave's script, appended to `out`.
+pub fn wave_script(out: &mut Vec<u8>, t: &Tenant, w: &Wave) {
     let log = format!("wave-{:03}.log", w.number);
     let mut s = String::new();
     let _ = writeln!(
@@ -126,42 +121,39 @@ function Get-GroupPlans($User, [string[]]$GroupIds) {
 
 $removals = @(
 "#;
-    let mut by_user: BTreeMap<String, Vec<&crate::plan::Removal>> = BTreeMap::new();
-    for r in &w.removals {
-        by_user
-            .entry(format!(
-                "{}\u{0}{}",
-                t.users[r.user.ix()].upn.to_lowercase(),
-                t.users[r.user.ix()].id
-            ))
-            .or_default()
-            .push(r);
-    }
-    let users: Vec<_> = by_user.values().collect();
-    for (i, rs) in users.iter().enumerate() {
+    out.extend_from_slice(s.as_bytes());
+    // Removals come user by user, in the wave's user principal name order: one entry per run.
+    let mut runs = w.removals.chunk_by(|a, b| a.user == b.user).peekable();
+    while let Some(rs) = runs.next() {
         let user = &t.users[rs[0].user.ix()];
-        let _ = writeln!(
-            s,
-            "    @{{ UserId = '{}'; Upn = {}; Skus = @(",
-            user.id,
-            ps_quote(&user.upn)
-        );
+        out.extend_from_slice(b"    @{ UserId = '");
+        out.extend_from_slice(&user.id.encode());
+        out.extend_from_slice(b"'; Upn = ");
+        ps_str(out, &user.upn);
+        out.extend_from_slice(b"; Skus = @(\n");
         for (j, r) in rs.iter().enumerate() {
-            let gs: Vec<String> = r
-                .covered_by
-                .iter()
-                .map(|g| ps_quote(t.group_label(*g)))
-                .collect();
-            let comma = if j + 1 < rs.len() { "," } else { "" };
-            let _ = writeln!(
-                s,
-                "        @{{ SkuId = '{}'; Groups = @({}) }}{comma}",
-                t.skus[r.sku.ix()].id,
-                gs.join(", ")
-            );
+            out.extend_from_slice(b"        @{ SkuId = '");
+            out.extend_from_slice(&t.skus[r.sku.ix()].id.encode());
+            out.extend_from_slice(b"'; Groups = @(");
+            for (k, g) in r.covered_by.iter().enumerate() {
+                if k > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                ps_str(out, t.group_label(*g));
+            }
+            out.extend_from_slice(if j + 1 < rs.len() {
+                b") },\n"
+            } else {
+                b") }\n"
+            });
         }
-        let _ = writeln!(s, "    ) }}{}", if i + 1 < users.len() { "," } else { "" });
+        out.extend_from_slice(if runs.peek().is_some() {
+            b"    ) },\n"
+        } else {
+            b"    ) }\n"
+        });
     }
+    let mut s = String::new();
     let _ = write!(
         s,
         r#")
@@ -200,34 +192,36 @@ if ($skipped -gt 0) {{ exit 1 }}
 "#,
         w.number
     );
-    s
+    out.extend_from_slice(s.as_bytes());
 }
 
-pub fn rollback_script(t: &Tenant, w: &Wave) -> String {
+/// The wave's rollback script, appended to `out`.
+pub fn rollback_script(out: &mut Vec<u8>, t: &Tenant, w: &Wave) {
     let log = format!("wave-{:03}-rollback.log", w.number);
     let mut s = String::new();
     let _ = writeln!(s, "<#\n  licshift rollback of wave {}: gives back each direct assignment the wave removed, with its", w.number);
     s += "  original disabled plans. A user who holds the direct assignment already is left alone.\n#>\n";
     s += &PRELUDE.replace("__LOG__", &log);
     s += "\n$restores = @(\n";
+    out.extend_from_slice(s.as_bytes());
     let n = w.removals.len();
     for (i, r) in w.removals.iter().enumerate() {
         let user = &t.users[r.user.ix()];
-        let disabled: Vec<String> = r
-            .disabled
-            .iter()
-            .map(|p| format!("'{}'", t.plans[p.ix()].id))
-            .collect();
-        let _ = writeln!(
-            s,
-            "    @{{ UserId = '{}'; Upn = {}; SkuId = '{}'; DisabledPlans = @({}) }}{}",
-            user.id,
-            ps_quote(&user.upn),
-            t.skus[r.sku.ix()].id,
-            disabled.join(", "),
-            if i + 1 < n { "," } else { "" }
-        );
+        out.extend_from_slice(b"    @{ UserId = '");
+        out.extend_from_slice(&user.id.encode());
+        out.extend_from_slice(b"'; Upn = ");
+        ps_str(out, &user.upn);
+        out.extend_from_slice(b"; SkuId = '");
+        out.extend_from_slice(&t.skus[r.sku.ix()].id.encode());
+        out.extend_from_slice(b"'; DisabledPlans = @(");
+        for (k, p) in r.disabled.iter().enumerate() {
+            out.extend_from_slice(if k > 0 { b", '" } else { b"'" });
+            out.extend_from_slice(&t.plans[p.ix()].id.encode());
+            out.push(b'\'');
+        }
+        out.extend_from_slice(if i + 1 < n { b") },\n" } else { b") }\n" });
     }
+    let mut s = String::new();
     let _ = write!(
         s,
         r#")
@@ -251,7 +245,7 @@ if ($failed -gt 0) {{ exit 1 }}
 "#,
         w.number
     );
-    s
+    out.extend_from_slice(s.as_bytes());
 }
 
 #[cfg(test)]
