@@ -67,11 +67,13 @@ pub(crate) fn assignments(ctx: &mut Ctx, table: &Table) -> u64 {
         return 0;
     };
     let mut pending = Vec::new();
-    // Duplicates are rare; one multiply per key keeps this check cheap for three million rows.
-    let mut seen: std::collections::HashSet<
-        (crate::model::UserIdx, crate::model::SkuIdx, Source),
-        std::hash::BuildHasherDefault<crate::model::IdHasher>,
-    > = Default::default();
+    // Duplicates are rare, and a user holds a handful of assignments: each user's assignments
+    // are chained (first per user, next per assignment) and the chain is walked, which is
+    // cheaper than a three-million-entry set and touches memory close by.
+    const END: u32 = u32::MAX;
+    let base = ctx.t.assignments.len();
+    let mut first_of = vec![END; ctx.t.users.len()];
+    let mut next_of: Vec<u32> = Vec::new();
     let mut unknown_errors = 0usize;
     let n = table.for_each_row(
         |p| pending.push(p),
@@ -159,7 +161,17 @@ pub(crate) fn assignments(ctx: &mut Ctx, table: &Table) -> u64 {
                     Some(crate::model::LicenseError::Other)
                 }
             };
-            if !seen.insert((user, sku, source)) {
+            let mut at = first_of[user.ix()];
+            let mut duplicate = false;
+            while at != END {
+                let a = &ctx.t.assignments[base + at as usize];
+                if a.sku == sku && a.source == source {
+                    duplicate = true;
+                    break;
+                }
+                at = next_of[at as usize];
+            }
+            if duplicate {
                 let what = match source {
                     Source::Direct => "directly".to_string(),
                     Source::Group(g) => format!("by group {}", quote(&ctx.t.groups[g.ix()].name)),
@@ -179,6 +191,8 @@ pub(crate) fn assignments(ctx: &mut Ctx, table: &Table) -> u64 {
                 );
                 return;
             }
+            next_of.push(first_of[user.ix()]);
+            first_of[user.ix()] = (ctx.t.assignments.len() - base) as u32;
             ctx.t.assignments.push(Assignment {
                 user,
                 sku,

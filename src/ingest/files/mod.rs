@@ -63,10 +63,16 @@ pub(super) fn resolve_user(
 ) -> Option<UserIdx> {
     if let Some(c) = cols.get(id).filter(|&c| !clean(row.get(c)).is_empty()) {
         let g = guid_cell(ctx, table, row, c, "user id")?;
-        // Exports list a user's assignments together: the last answer saves a cache miss.
+        // Exports list a user's rows together, and mostly in the users file's order: the last
+        // user, or the one after it, saves a lookup that misses the cache.
         if let Some((last, u)) = ctx.idx.last_user {
             if last == g {
                 return Some(u);
+            }
+            let next = UserIdx(u.0 + 1);
+            if ctx.t.users.get(next.ix()).is_some_and(|n| n.id == g) {
+                ctx.idx.last_user = Some((g, next));
+                return Some(next);
             }
         }
         return match ctx.idx.user_by_id.get(&g) {
