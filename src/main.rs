@@ -6,6 +6,9 @@ use miette::{GraphicalReportHandler, GraphicalTheme, NarratableReportHandler};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
