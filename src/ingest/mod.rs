@@ -393,7 +393,7 @@ pub(crate) struct Lookup {
 
 impl Lookup {
     /// The user principal name index, built once when a file first names a user by UPN.
-    pub fn upn_index(&mut self, users: &[crate::model::User]) -> &IdMap<String, UserIdx> {
+    pub fn upn_index(&mut self, users: &[crate::model::User]) -> &mut IdMap<String, UserIdx> {
         self.user_by_upn.get_or_insert_with(|| {
             users
                 .iter()

@@ -95,6 +95,18 @@ pub fn atomic_dir<T>(
     force: bool,
     fill: impl FnOnce(&Path) -> std::io::Result<T>,
 ) -> Result<T> {
+    let context = format!("writing {}", out.display());
+    atomic_dir_or_nothing(out, force, |tmp| fill(tmp).map_err(Error::io(context)))
+}
+
+/// `atomic_dir` for a `fill` that may refuse for a reason of its own (an invariant the replay
+/// finds broken while the files are being written): nothing is renamed into place then, and
+/// the hidden folder goes.
+pub fn atomic_dir_or_nothing<T>(
+    out: &Path,
+    force: bool,
+    fill: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
     let name = out
         .file_name()
         .ok_or_else(|| Error::usage(format!("--out {} names no folder", out.display())))?
@@ -118,15 +130,14 @@ pub fn atomic_dir<T>(
     }
     let tmp = parent.join(format!(".{name}.licshift-tmp-{pid}"));
     let _ = std::fs::remove_dir_all(&tmp);
-    let result = std::fs::create_dir(&tmp).and_then(|_| fill(&tmp));
+    let result = std::fs::create_dir(&tmp)
+        .map_err(Error::io(format!("writing {}", out.display())))
+        .and_then(|_| fill(&tmp));
     let value = match result {
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(Error::Io {
-                context: format!("writing {}", out.display()),
-                source: e,
-            });
+            return Err(e);
         }
     };
     if out.exists() {

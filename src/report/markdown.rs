@@ -211,7 +211,7 @@ pub fn plan_report(
         let _ = writeln!(s, "\nNote: {disabled_users} planned users have a disabled account. Group licensing licenses them like any member (they keep consuming seats).");
     }
 
-    let _ = writeln!(s, "\n## Invariants checked\n\nBefore writing, licshift replayed prepare and all {} waves against the snapshot's assignments ({} users, {} removals, {} stage boundaries), recomputing every user's effective plans from assignment states alone:\n", plan.waves.len(), checked.users_checked, checked.removals, checked.boundaries);
+    let _ = writeln!(s, "\n## Invariants checked\n\nBefore publishing this folder, licshift replayed prepare and all {} waves against the snapshot's assignments ({} users, {} removals, {} stage boundaries), recomputing every user's effective plans from assignment states alone:\n", plan.waves.len(), checked.users_checked, checked.removals, checked.boundaries);
     s += "- **I1** no user's effective service plans shrink at any stage boundary — held;\n";
     s += "- **I2** only direct assignments are removed, each at most once — held;\n";
     s += "- **I3** no SKU's consumed seats exceed its enabled seats at any boundary, prepare being the peak — held;\n";

@@ -109,21 +109,22 @@ struct SeatRow<'a> {
     short: bool,
 }
 
+/// Every file but report.md: none of them needs the replay's findings, so they are written
+/// while it runs (`plan::run`).
 pub fn render(
     t: &Tenant,
     o: &Outcome,
     plan: &Plan,
-    checked: &Checked,
+    blocked: &[BlockedRow],
     dir: &Path,
 ) -> io::Result<()> {
     let order = &plan.by_upn;
-    let blocked = blocked_rows(t, o, order);
     // Independent files, written side by side; each also renders its rows on every core, so
     // whichever finishes first leaves its core to the others.
     let ((a, b), (c, d)) = rayon::join(
         || {
             rayon::join(
-                || write_csvs(t, plan, &blocked, dir),
+                || write_csvs(t, plan, blocked, dir),
                 || {
                     finish(diff::write_csv_in(
                         create(dir, "diff.csv")?,
@@ -137,15 +138,16 @@ pub fn render(
         },
         || {
             rayon::join(
-                || write_plan_json(create(dir, "plan.json")?, t, o, plan, checked, &blocked),
-                || write_report_and_scripts(t, o, plan, checked, &blocked, dir),
+                || write_plan_json(create(dir, "plan.json")?, t, o, plan, blocked),
+                || write_scripts(t, plan, dir),
             )
         },
     );
     a.and(b).and(c).and(d)
 }
 
-fn write_report_and_scripts(
+/// report.md, the sign-off report: the one file that shows what the replay checked.
+pub fn render_report(
     t: &Tenant,
     o: &Outcome,
     plan: &Plan,
@@ -155,7 +157,10 @@ fn write_report_and_scripts(
 ) -> io::Result<()> {
     let mut w = create(dir, "report.md")?;
     w.write_all(markdown::plan_report(t, o, plan, checked, blocked).as_bytes())?;
-    finish(w)?;
+    finish(w)
+}
+
+fn write_scripts(t: &Tenant, plan: &Plan, dir: &Path) -> io::Result<()> {
     use rayon::prelude::*;
     // One file per script: waves render and write on every core, in no order that shows.
     std::fs::create_dir_all(dir.join("scripts"))?;
@@ -272,7 +277,6 @@ fn write_plan_json(
     t: &Tenant,
     o: &Outcome,
     plan: &Plan,
-    checked: &Checked,
     blocked: &[BlockedRow],
 ) -> io::Result<()> {
     let seats: Vec<SeatRow> = t
@@ -332,7 +336,7 @@ fn write_plan_json(
         })))
         .collect::<Vec<_>>(),
         "rollback": plan.waves.iter().map(|w| json!({"wave": w.number, "script": powershell::script_name(w.number, true), "restores": w.removals.len()})).collect::<Vec<_>>(),
-        "invariants": {"checked": ["I1", "I2", "I3", "I4"], "boundaries": checked.boundaries, "removalsReplayed": checked.removals},
+        "invariants": {"checked": ["I1", "I2", "I3", "I4"], "boundaries": crate::plan::replay::boundaries(plan), "removalsReplayed": removals},
     });
     let head = serde_json::to_string_pretty(&head).map_err(io::Error::other)?;
     // Splice the two long lists in before the closing brace.

@@ -73,7 +73,9 @@ pub(crate) fn assignments(ctx: &mut Ctx, table: &Table) -> u64 {
     const END: u32 = u32::MAX;
     let base = ctx.t.assignments.len();
     let mut first_of = vec![END; ctx.t.users.len()];
-    let mut next_of: Vec<u32> = Vec::new();
+    let expected = table.record_estimate();
+    let mut next_of: Vec<u32> = Vec::with_capacity(expected);
+    ctx.t.assignments.reserve(expected);
     let mut unknown_errors = 0usize;
     let n = table.for_each_row(
         |p| pending.push(p),

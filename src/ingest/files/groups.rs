@@ -270,6 +270,7 @@ pub(crate) fn members(ctx: &mut Ctx, table: &Table) -> u64 {
     ) else {
         return 0;
     };
+    ctx.memberships.reserve(table.record_estimate());
     let mut pending = Vec::new();
     let mut other_kinds = 0usize;
     let n = table.for_each_row(|p| pending.push(p), |row| {

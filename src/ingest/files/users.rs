@@ -66,6 +66,10 @@ pub(crate) fn users(ctx: &mut Ctx, table: &Table) -> u64 {
         return 0;
     }
     let wave_col = wave_col.flatten();
+    let expected = table.record_estimate();
+    ctx.t.users.reserve(expected);
+    ctx.idx.user_by_id.reserve(expected);
+    ctx.idx.upn_index(&ctx.t.users).reserve(expected);
     let mut pending = Vec::new();
     let n = table.for_each_row(|p| pending.push(p), |row| {
         let Some(id) = super::guid_cell(ctx, table, row, cols.get(ID).unwrap_or(0), "user id") else { return };
