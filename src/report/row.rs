@@ -126,6 +126,13 @@ pub fn json_guid(buf: &mut Vec<u8>, g: Guid) {
 /// A PowerShell single-quoted literal (see `powershell::ps_quote`), appended.
 pub fn ps_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'\'');
+    // Every quote character is `'` or starts with 0xE2 (U+2018–U+201B): without either, the
+    // text goes in as it is.
+    if !s.bytes().any(|b| b == b'\'' || b == 0xE2) {
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'\'');
+        return;
+    }
     for c in s.chars() {
         if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}') {
             let mut tmp = [0u8; 4];
