@@ -205,12 +205,15 @@ pub struct Tenant {
 impl Tenant {
     /// Freezes the indexes once every record is in. `memberships` are (user, group) pairs.
     pub fn finish(&mut self, mut memberships: Vec<(UserIdx, GroupIdx)>) {
-        self.assignments.sort_by(|a, b| {
-            (a.user, a.sku, a.source, a.origin).cmp(&(b.user, b.sku, b.source, b.origin))
-        });
+        use rayon::prelude::*;
+        // Keys are unique (a second user/SKU/source is refused at ingest, and origins differ),
+        // so an unstable parallel sort gives one order whatever the thread count. Sequential,
+        // these two sorts were a fifth of loading a million users.
+        self.assignments
+            .par_sort_unstable_by_key(|a| (a.user, a.sku, a.source, a.origin));
         self.user_assignment_start =
             csr_starts(self.users.len(), self.assignments.iter().map(|a| a.user));
-        memberships.sort_unstable();
+        memberships.par_sort_unstable();
         memberships.dedup();
         self.user_groups_start = csr_starts(self.users.len(), memberships.iter().map(|m| m.0));
         self.user_groups = memberships.into_iter().map(|m| m.1).collect();
