@@ -206,3 +206,39 @@ fn a_broken_waves_csv_is_bad_input() {
     assert_eq!(code(&out), 2);
     assert!(message(&out).contains("waves.csv:2:1"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_damaged_plan_json_is_refused_with_where_and_why() {
+    let dir = std::path::PathBuf::from(plan("verify-bad-manifest"));
+    let json = dir.join("plan.json");
+    let good = std::fs::read_to_string(&json).unwrap();
+    let cases: [(&str, String, &str); 4] = [
+        // Cut off in the removals, long after the parts verify reads.
+        (
+            "cut short",
+            good[..good.len() - 40].to_string(),
+            "plan.json is not valid JSON",
+        ),
+        (
+            "another schema",
+            good.replacen("licshift.plan/v1", "licshift.plan/v9", 1),
+            "plan.json has schema \"licshift.plan/v9\"",
+        ),
+        ("a list", "[1, 2]".to_string(), "plan.json has schema null"),
+        (
+            "no schema",
+            "{\"waves\": []}".to_string(),
+            "plan.json has schema null",
+        ),
+    ];
+    for (what, text, said) in cases {
+        std::fs::write(&json, text).unwrap();
+        let out = licshift(&["verify", dir.to_str().unwrap(), BASE]);
+        assert_eq!(code(&out), 2, "{what}: {}", stderr(&out));
+        assert!(message(&out).contains(said), "{what}: {}", stderr(&out));
+    }
+    // Put back whole, the same plan verifies clean.
+    std::fs::write(&json, &good).unwrap();
+    let out = licshift(&["verify", dir.to_str().unwrap(), BASE]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
