@@ -195,7 +195,7 @@ fn write_csvs(t: &Tenant, plan: &Plan, blocked: &[BlockedRow], dir: &Path) -> io
     let mut w = SafeCsv::new(create(dir, "blocked.csv")?);
     w.row(BLOCKED_HEADER)?;
     let mut w = w.finish()?;
-    super::write_ordered(&mut w, blocked, 2048, |rows, buf| {
+    super::write_ordered(&mut w, blocked, 512, |rows, buf| {
         for b in rows {
             let user = &t.users[b.user.ix()];
             CsvRow::new(buf)
@@ -363,7 +363,7 @@ fn write_plan_json(
         Ok(())
     })?;
     w.write_all(b"\n  ],\n  \"blocked\": [")?;
-    super::write_ordered(&mut w, blocked, 2048, |rows, buf| {
+    super::write_ordered(&mut w, blocked, 512, |rows, buf| {
         for b in rows {
             // Every row but the very first follows a comma; chunks do not know their place,
             // so the first row is told apart by identity.

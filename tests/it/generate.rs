@@ -101,6 +101,32 @@ fn a_generated_tenant_inspects_clean_and_plans_with_every_kind_of_blocker() {
         "diff.csv out of order"
     );
 
+    // plan.json's lists are rendered in chunks too (eight waves, 512 blocked assignments):
+    // still one valid document, listing what waves.csv and blocked.csv list.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(one.join("plan.json")).unwrap()).unwrap();
+    let waves = manifest["waves"].as_array().unwrap();
+    assert!(
+        waves.len() > 2 * 8,
+        "{} waves: too few to span chunks",
+        waves.len()
+    );
+    let listed: usize = waves
+        .iter()
+        .map(|w| w["removals"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, read_csv(&one.join("waves.csv")).len());
+    let blocked = manifest["blocked"].as_array().unwrap();
+    assert!(
+        blocked.len() > 2 * 512,
+        "{} blocked: too few to span chunks",
+        blocked.len()
+    );
+    assert_eq!(blocked.len(), read_csv(&one.join("blocked.csv")).len());
+    // And the plan verifies clean against the snapshot it came from.
+    let out = licshift(&["verify", one.to_str().unwrap(), tenant.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+
     let many = plan(&tenant, "gen-plan-n", "4");
     assert_eq!(read_tree(&one), read_tree(&many));
 }
