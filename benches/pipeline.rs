@@ -3,7 +3,8 @@
 //! For each size it generates a tenant once (target/bench-data/N), then measures in the same
 //! run — the machines are shared and noisy, so only ratios are comparable:
 //! - floor: parse every input file with the csv crate and do nothing else (in process);
-//! - inspect, diff (CSV of changed rows), plan: the release binary, wall time and peak RSS;
+//! - inspect, diff (CSV of changed rows), plan, and verify of that plan: the release binary,
+//!   wall time and peak RSS;
 //! - the ratio plan / floor.
 //! Each timing is the best of several runs.
 
@@ -83,8 +84,8 @@ fn main() {
         .join("bench-data");
     std::fs::create_dir_all(&root).unwrap();
     println!("licshift benchmark — {} cores; best of runs; ratios against the floor measured in this run\n", std::thread::available_parallelism().map_or(1, |n| n.get()));
-    println!("| users | generate s | input MB | rows | floor s | inspect s | diff s | plan s | plan peak RSS MB | plan / floor |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| users | generate s | input MB | rows | floor s | inspect s | diff s | plan s | plan peak RSS MB | plan / floor | verify s | verify peak RSS MB |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut plan_times = Vec::new();
     for n in sizes {
         let dir = root.join(n.to_string());
@@ -110,9 +111,10 @@ fn main() {
         let (plan_t, rss) = best(reps, || {
             run(&["plan", snap, "--out", out.to_str().unwrap(), "--force"])
         });
+        let (verify_t, verify_rss) = best(reps, || run(&["verify", out.to_str().unwrap(), snap]));
         plan_times.push((n, plan_t));
         println!(
-            "| {n} | {:.1} | {:.0} | {rows} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.2}× |",
+            "| {n} | {:.1} | {:.0} | {rows} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.2}× | {:.3} | {:.0} |",
             generate_t.as_secs_f64(),
             bytes as f64 / 1e6,
             floor_t.as_secs_f64(),
@@ -120,7 +122,9 @@ fn main() {
             diff_t.as_secs_f64(),
             plan_t.as_secs_f64(),
             rss as f64 / 1e6,
-            plan_t.as_secs_f64() / floor_t.as_secs_f64()
+            plan_t.as_secs_f64() / floor_t.as_secs_f64(),
+            verify_t.as_secs_f64(),
+            verify_rss as f64 / 1e6
         );
     }
     for w in plan_times.windows(2) {
