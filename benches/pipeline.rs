@@ -6,6 +6,7 @@
 //! - inspect, diff (CSV of changed rows), plan, and verify of that plan: the release binary,
 //!   wall time and peak RSS;
 //! - the ratio plan / floor.
+//!
 //! Each timing is the best of several runs.
 
 use std::path::{Path, PathBuf};

@@ -88,7 +88,7 @@ pub fn missing(table: &Table, col: &Col, also: Option<&Col>) -> Problem {
         Code::MissingColumn,
         format!("the header has no column {what}"),
     )
-    .at(table.locate(table.header_origin(0)).replace(":1", ":1"));
+    .at(table.locate(table.header_origin(0)));
     let mut best: Option<(usize, usize)> = None;
     for (i, h) in table.headers.iter().enumerate() {
         let h = norm(h);

@@ -71,23 +71,6 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     t.to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn neutralises_formulas() {
-        for bad in ["=1+2", "+31 6", "-x", "@SUM(A1)", "\tx", "\rx"] {
-            assert!(formula_safe(bad).starts_with('\''), "{bad}");
-        }
-        assert_eq!(formula_safe("alice@contoso.com"), "alice@contoso.com");
-        let mut w = SafeCsv::new(Vec::new());
-        w.row(["=cmd|' /C calc'!A0", "ok"]).unwrap();
-        let out = String::from_utf8(w.finish().unwrap()).unwrap();
-        assert_eq!(out, "'=cmd|' /C calc'!A0,ok\r\n");
-    }
-}
-
 /// Writes `items` in order, rendering chunks of `chunk` items on every core. Chunks are rendered
 /// a batch at a time, so memory holds a batch, not the file, and the bytes are the same whatever
 /// the number of threads.
@@ -116,4 +99,21 @@ pub fn write_ordered<T: Sync>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutralises_formulas() {
+        for bad in ["=1+2", "+31 6", "-x", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(formula_safe(bad).starts_with('\''), "{bad}");
+        }
+        assert_eq!(formula_safe("alice@contoso.com"), "alice@contoso.com");
+        let mut w = SafeCsv::new(Vec::new());
+        w.row(["=cmd|' /C calc'!A0", "ok"]).unwrap();
+        let out = String::from_utf8(w.finish().unwrap()).unwrap();
+        assert_eq!(out, "'=cmd|' /C calc'!A0,ok\r\n");
+    }
 }
