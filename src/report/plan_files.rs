@@ -369,15 +369,7 @@ fn write_plan_json(
             // so the first row is told apart by identity.
             let first = std::ptr::eq(b, &blocked[0]);
             buf.extend_from_slice(if first { b"\n    " } else { b",\n    " });
-            let user = &t.users[b.user.ix()];
-            buf.extend_from_slice(b"{\"userId\":");
-            json_guid(buf, user.id);
-            buf.extend_from_slice(b",\"userPrincipalName\":");
-            json_str(buf, &user.upn);
-            buf.extend_from_slice(b",\"skuId\":");
-            json_guid(buf, t.skus[b.sku.ix()].id);
-            buf.extend_from_slice(b",\"skuPartNumber\":");
-            json_str(buf, t.sku_label(b.sku));
+            user_and_sku_json(buf, t, b.user, b.sku);
             buf.extend_from_slice(b",\"reason\":");
             json_str(buf, b.reason.code());
             buf.extend_from_slice(b",\"detail\":");
@@ -390,17 +382,23 @@ fn write_plan_json(
     finish(w)
 }
 
-/// One removal of plan.json on one line, in the field order of the schema.
-fn removal_json(buf: &mut Vec<u8>, t: &Tenant, r: &Removal) {
-    let user = &t.users[r.user.ix()];
+/// The opening every removal and blocked assignment of plan.json shares: `{"userId":…,
+/// "userPrincipalName":…,"skuId":…,"skuPartNumber":…` (the object is left open).
+fn user_and_sku_json(buf: &mut Vec<u8>, t: &Tenant, u: UserIdx, sku: SkuIdx) {
+    let user = &t.users[u.ix()];
     buf.extend_from_slice(b"{\"userId\":");
     json_guid(buf, user.id);
     buf.extend_from_slice(b",\"userPrincipalName\":");
     json_str(buf, &user.upn);
     buf.extend_from_slice(b",\"skuId\":");
-    json_guid(buf, t.skus[r.sku.ix()].id);
+    json_guid(buf, t.skus[sku.ix()].id);
     buf.extend_from_slice(b",\"skuPartNumber\":");
-    json_str(buf, t.sku_label(r.sku));
+    json_str(buf, t.sku_label(sku));
+}
+
+/// One removal of plan.json on one line, in the field order of the schema.
+fn removal_json(buf: &mut Vec<u8>, t: &Tenant, r: &Removal) {
+    user_and_sku_json(buf, t, r.user, r.sku);
     buf.extend_from_slice(b",\"disabledPlans\":[");
     for (i, p) in r.disabled.iter().enumerate() {
         if i > 0 {
