@@ -308,7 +308,7 @@ impl Table {
         match &self.body {
             Body::Text { text, start, .. } => {
                 let body = &text.as_bytes()[*start..];
-                let lines = body.iter().filter(|&&b| b == b'\n').count();
+                let lines = memchr::memchr_iter(b'\n', body).count();
                 lines.min(body.len() / 32)
             }
             Body::Cells(rows) => rows.len(),
