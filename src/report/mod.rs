@@ -2,6 +2,7 @@
 //! never in hash order, so the same inputs give the same bytes.
 
 pub mod diff;
+pub mod disk;
 pub mod explain;
 pub mod inspect;
 pub mod markdown;

@@ -3,6 +3,7 @@
 //! place, so a million-user plan never sits in memory twice and nothing shows until all of it is
 //! written.
 
+use super::disk::{DiskFile, Window};
 use super::row::{json_guid, json_str, push_number, CsvRow};
 use super::{diff, explain, markdown, powershell, table, SafeCsv};
 use crate::engine::{Outcome, Reason, Verdict};
@@ -12,8 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 pub const SCHEMA: &str = "licshift.plan/v1";
@@ -75,25 +75,24 @@ fn group_id(t: &Tenant, g: GroupIdx) -> String {
         .map_or_else(String::new, |i| i.to_string())
 }
 
-fn create(dir: &Path, rel: &str) -> io::Result<BufWriter<File>> {
+/// Whether a file of the plan folder is written past the page cache (`disk`): all but the two
+/// that `verify` reads back, plan.json and waves.csv, which it finds cached.
+pub fn written_direct(rel: &str) -> bool {
+    !matches!(rel, "plan.json" | "waves.csv")
+}
+
+fn create(dir: &Path, rel: &str) -> io::Result<DiskFile> {
     let path = dir.join(rel);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    Ok(BufWriter::with_capacity(1 << 20, File::create(path)?))
+    DiskFile::create(&path, written_direct(rel))
 }
 
-/// A whole file from one buffer, synced like `finish`.
-fn write_file(dir: &Path, rel: &str, bytes: &[u8]) -> io::Result<()> {
-    let mut f = File::create(dir.join(rel))?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-/// Flushes and syncs, so the rename that publishes the folder never exposes a torn file.
-fn finish(w: BufWriter<File>) -> io::Result<()> {
-    let f = w.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()
+/// Writes what is left and syncs, so the rename that publishes the folder never exposes a
+/// torn file.
+fn finish(w: DiskFile) -> io::Result<()> {
+    w.finish().map(drop)
 }
 
 #[derive(Serialize)]
@@ -164,17 +163,27 @@ fn write_scripts(t: &Tenant, plan: &Plan, dir: &Path) -> io::Result<()> {
     use rayon::prelude::*;
     // One file per script: waves render and write on every core, in no order that shows.
     std::fs::create_dir_all(dir.join("scripts"))?;
-    // A buffer per worker, reused: a fresh one per script would fault in new pages each time.
-    plan.waves
-        .par_iter()
-        .try_for_each_init(Vec::new, |buf, wave| {
-            buf.clear();
-            powershell::wave_script(buf, t, wave);
-            write_file(dir, &powershell::script_name(wave.number, false), buf)?;
-            buf.clear();
-            powershell::rollback_script(buf, t, wave);
-            write_file(dir, &powershell::script_name(wave.number, true), buf)
-        })
+    // A buffer and a window per worker, reused: fresh ones would fault in new pages each time.
+    plan.waves.par_iter().try_for_each_init(
+        || (Vec::new(), Some(Window::new())),
+        |(buf, window_slot), wave| {
+            for rollback in [false, true] {
+                buf.clear();
+                if rollback {
+                    powershell::rollback_script(buf, t, wave);
+                } else {
+                    powershell::wave_script(buf, t, wave);
+                }
+                let rel = powershell::script_name(wave.number, rollback);
+                let direct = written_direct(&rel);
+                let window = window_slot.take().unwrap_or_default();
+                let mut f = DiskFile::create_in(&dir.join(&rel), direct, window)?;
+                f.write_all(buf)?;
+                *window_slot = Some(f.finish()?);
+            }
+            Ok(())
+        },
+    )
 }
 
 fn write_csvs(t: &Tenant, plan: &Plan, blocked: &[BlockedRow], dir: &Path) -> io::Result<()> {
@@ -273,7 +282,7 @@ fn waves_row(buf: &mut Vec<u8>, t: &Tenant, wave: u32, r: &Removal) {
 /// plan.json: the small parts pretty-printed, then one removal and one blocked assignment per
 /// line, so a million-user plan stays greppable and is never held as a JSON tree.
 fn write_plan_json(
-    mut w: BufWriter<File>,
+    mut w: DiskFile,
     t: &Tenant,
     o: &Outcome,
     plan: &Plan,
