@@ -246,8 +246,17 @@ impl Tenant {
     pub fn user_order(&self) -> Vec<UserIdx> {
         use rayon::prelude::*;
         let mut v: Vec<UserIdx> = (0..self.users.len() as u32).map(UserIdx).collect();
+        // Most UPNs are lower-case ASCII already: those are compared as they stand, without a
+        // lower-cased copy of each.
         v.par_sort_by_cached_key(|u| {
-            (self.users[u.ix()].upn.to_lowercase(), self.users[u.ix()].id)
+            let upn = &self.users[u.ix()].upn;
+            let key: std::borrow::Cow<str> =
+                if upn.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+                    upn.into()
+                } else {
+                    upn.to_lowercase().into()
+                };
+            (key, self.users[u.ix()].id)
         });
         v
     }
