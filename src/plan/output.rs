@@ -72,22 +72,6 @@ pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes `files` (relative path, bytes) as the folder `out`, atomically.
-pub fn write_dir(out: &Path, force: bool, files: &[(String, Vec<u8>)]) -> Result<()> {
-    atomic_dir(out, force, |tmp| {
-        for (rel, bytes) in files {
-            let path = tmp.join(rel);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut f = std::fs::File::create(&path)?;
-            std::io::Write::write_all(&mut f, bytes)?;
-            f.sync_all()?;
-        }
-        Ok(())
-    })
-}
-
 /// Runs `fill` on a hidden sibling folder of `out`, then renames it into place: `out` appears
 /// whole or not at all, even if the process is killed mid-write.
 pub fn atomic_dir<T>(
@@ -132,7 +116,14 @@ pub fn atomic_dir_or_nothing<T>(
     let _ = std::fs::remove_dir_all(&tmp);
     let result = std::fs::create_dir(&tmp)
         .map_err(Error::io(format!("writing {}", out.display())))
-        .and_then(|_| fill(&tmp));
+        .and_then(|_| fill(&tmp))
+        .and_then(|v| {
+            // Durable before it is renamed into place, so a crash never publishes a folder
+            // whose files are not all on disk.
+            crate::report::disk::settle(&tmp)
+                .map_err(Error::io(format!("syncing {}", out.display())))?;
+            Ok(v)
+        });
     let value = match result {
         Ok(v) => v,
         Err(e) => {

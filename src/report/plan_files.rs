@@ -75,22 +75,16 @@ fn group_id(t: &Tenant, g: GroupIdx) -> String {
         .map_or_else(String::new, |i| i.to_string())
 }
 
-/// Whether a file of the plan folder is written past the page cache (`disk`): all but the two
-/// that `verify` reads back, plan.json and waves.csv, which it finds cached.
-pub fn written_direct(rel: &str) -> bool {
-    !matches!(rel, "plan.json" | "waves.csv")
-}
-
 fn create(dir: &Path, rel: &str) -> io::Result<DiskFile> {
     let path = dir.join(rel);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    DiskFile::create(&path, written_direct(rel))
+    DiskFile::create(&path, true)
 }
 
-/// Writes what is left and syncs, so the rename that publishes the folder never exposes a
-/// torn file.
+/// Writes what is left and starts it on its way to the disk. The folder is synced whole before
+/// the rename that publishes it, so a published folder never holds a torn file.
 fn finish(w: DiskFile) -> io::Result<()> {
     w.finish().map(drop)
 }
@@ -175,9 +169,8 @@ fn write_scripts(t: &Tenant, plan: &Plan, dir: &Path) -> io::Result<()> {
                     powershell::wave_script(buf, t, wave);
                 }
                 let rel = powershell::script_name(wave.number, rollback);
-                let direct = written_direct(&rel);
                 let window = window_slot.take().unwrap_or_default();
-                let mut f = DiskFile::create_in(&dir.join(&rel), direct, window)?;
+                let mut f = DiskFile::create_in(&dir.join(&rel), true, window)?;
                 f.write_all(buf)?;
                 *window_slot = Some(f.finish()?);
             }
