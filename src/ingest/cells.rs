@@ -26,6 +26,23 @@ pub fn name_key(s: &str) -> String {
     s.replace('\u{a0}', " ").to_lowercase()
 }
 
+/// `f` of `name_key(s)`, the key built on the stack when it is short plain ASCII: the cells
+/// matched against keywords (states, booleans, member types) are on every row of the largest
+/// files, and a heap copy each was a tenth of loading them.
+pub fn keyword<R>(s: &str, f: impl FnOnce(&str) -> R) -> R {
+    let c = clean(s);
+    if c.len() <= 48 && c.is_ascii() {
+        let mut buf = [0u8; 48];
+        let key = &mut buf[..c.len()];
+        key.copy_from_slice(c.as_bytes());
+        key.make_ascii_lowercase();
+        if let Ok(key) = std::str::from_utf8(key) {
+            return f(key);
+        }
+    }
+    f(&name_key(s))
+}
+
 pub fn guid(s: &str) -> Option<Guid> {
     Guid::parse(clean(s))
 }
@@ -91,37 +108,41 @@ pub fn list(s: &str) -> Result<Vec<String>, String> {
 
 /// Booleans as exports and localised Excel write them.
 pub fn boolean(s: &str) -> Option<bool> {
-    match name_key(s).as_str() {
+    keyword(s, |k| match k {
         "true" | "yes" | "y" | "1" | "waar" | "verdadeiro" | "verdadero" | "wahr" | "vrai"
         | "vero" | "sant" | "tosi" | "prawda" => Some(true),
         "false" | "no" | "n" | "0" | "onwaar" | "falso" | "falsch" | "faux" | "falsk"
         | "epätosi" | "fałsz" => Some(false),
         _ => None,
-    }
+    })
 }
 
 pub fn state(s: &str) -> Option<State> {
-    match name_key(s).as_str() {
+    keyword(s, |k| match k {
         "" | "active" => Some(State::Active),
         "activewitherror" => Some(State::ActiveWithError),
         "disabled" => Some(State::Disabled),
         "error" => Some(State::Error),
         _ => None,
-    }
+    })
 }
 
 /// `None`, `null` and empty mean no error; `Others` is the old spelling of `Other`.
 pub fn license_error(s: &str) -> Result<Option<LicenseError>, ()> {
-    Ok(Some(match name_key(s).as_str() {
-        "" | "none" | "null" => return Ok(None),
-        "countviolation" => LicenseError::CountViolation,
-        "mutuallyexclusiveviolation" => LicenseError::MutuallyExclusiveViolation,
-        "dependencyviolation" => LicenseError::DependencyViolation,
-        "prohibitedinusagelocationviolation" => LicenseError::ProhibitedInUsageLocationViolation,
-        "uniquenessviolation" => LicenseError::UniquenessViolation,
-        "other" | "others" => LicenseError::Other,
-        _ => return Err(()),
-    }))
+    keyword(s, |k| {
+        Ok(Some(match k {
+            "" | "none" | "null" => return Ok(None),
+            "countviolation" => LicenseError::CountViolation,
+            "mutuallyexclusiveviolation" => LicenseError::MutuallyExclusiveViolation,
+            "dependencyviolation" => LicenseError::DependencyViolation,
+            "prohibitedinusagelocationviolation" => {
+                LicenseError::ProhibitedInUsageLocationViolation
+            }
+            "uniquenessviolation" => LicenseError::UniquenessViolation,
+            "other" | "others" => LicenseError::Other,
+            _ => return Err(()),
+        }))
+    })
 }
 
 /// Seat counts; Excel may have turned `25` into `25.0`.
@@ -145,7 +166,7 @@ pub fn country(s: &str) -> Option<Country> {
 /// True for the values that mean "nothing here" in a group-reference column: Graph's `null`,
 /// AdminDroid's `NA`.
 pub fn is_null(s: &str) -> bool {
-    matches!(name_key(s).as_str(), "" | "null" | "na" | "n/a" | "none")
+    keyword(s, |k| matches!(k, "" | "null" | "na" | "n/a" | "none"))
 }
 
 #[cfg(test)]
@@ -161,6 +182,31 @@ mod tests {
         assert_eq!(clean("MCOCAP_FACULTY\u{a0}"), "MCOCAP_FACULTY");
         assert!(guid("420c7602-7f70-4895-9394-d3d679ea36fb\u{a0}").is_some());
         assert_eq!(name_key("O365_w/o\u{a0}Teams"), "o365_w/o teams");
+    }
+
+    /// The stack key is `name_key`, whatever the length, case, padding or script.
+    #[test]
+    fn keywords_are_keyed_as_name_key_keys_them() {
+        for s in [
+            "",
+            " Active ",
+            "ProhibitedInUsageLocationViolation",
+            "#microsoft.graph.Group",
+            "\u{a0}WAAR\t",
+            "EPÄTOSI",
+            "FAŁSZ",
+            "x".repeat(48).as_str(),
+            "Y".repeat(49).as_str(),
+        ] {
+            assert_eq!(keyword(s, str::to_string), name_key(s), "{s:?}");
+        }
+        assert_eq!(boolean(" Epätosi"), Some(false));
+        assert_eq!(
+            license_error("PROHIBITEDINUSAGELOCATIONVIOLATION"),
+            Ok(Some(LicenseError::ProhibitedInUsageLocationViolation))
+        );
+        assert_eq!(state("ActiveWithError"), Some(State::ActiveWithError));
+        assert!(is_null(" N/A "));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod plan_files;
 mod sheet;
 mod table;
 mod text;
+mod upn;
 
 pub use cells::{boolean, guid, license_error, list, state};
 pub use columns::norm;
@@ -382,7 +383,9 @@ pub(crate) struct Lookup {
     /// The last user id resolved, and to whom.
     last_user: Option<(Guid, UserIdx)>,
     /// Built on first use: exports that name users by id never pay for it.
-    user_by_upn: Option<IdMap<String, UserIdx>>,
+    user_by_upn: Option<upn::UpnIndex>,
+    /// Departments, one shared copy each: a handful of values over a million users.
+    departments: std::collections::HashSet<std::sync::Arc<str>>,
     group_by_id: IdMap<Guid, GroupIdx>,
     group_by_name: HashMap<String, Vec<GroupIdx>>,
     /// From the catalog: friendly plan name and plan name → plan id; product names by SKU id.
@@ -393,14 +396,19 @@ pub(crate) struct Lookup {
 
 impl Lookup {
     /// The user principal name index, built once when a file first names a user by UPN.
-    pub fn upn_index(&mut self, users: &[crate::model::User]) -> &mut IdMap<String, UserIdx> {
-        self.user_by_upn.get_or_insert_with(|| {
-            users
-                .iter()
-                .enumerate()
-                .map(|(i, u)| (cells::name_key(&u.upn), UserIdx(i as u32)))
-                .collect()
-        })
+    pub fn upn_index(&mut self, users: &[crate::model::User]) -> &mut upn::UpnIndex {
+        self.user_by_upn
+            .get_or_insert_with(|| upn::UpnIndex::build(users))
+    }
+
+    /// The shared copy of a department name.
+    pub fn department(&mut self, name: &str) -> std::sync::Arc<str> {
+        if let Some(d) = self.departments.get(name) {
+            return d.clone();
+        }
+        let d: std::sync::Arc<str> = name.into();
+        self.departments.insert(d.clone());
+        d
     }
 }
 

@@ -58,7 +58,8 @@ pub struct User {
     pub display_name: String,
     pub location: Option<Country>,
     pub account_enabled: bool,
-    pub department: String,
+    /// Shared by every user of the department.
+    pub department: std::sync::Arc<str>,
     /// The value of the `--wave-by` attribute, when one was asked for.
     pub wave_key: Option<String>,
     pub origin: Origin,

@@ -261,6 +261,15 @@ const MEMBER_COLS: &[Col] = &[
     },
 ];
 
+/// What a membership row's member type column says it is.
+#[derive(PartialEq)]
+enum Member {
+    Unsaid,
+    User,
+    Group,
+    Other,
+}
+
 pub(crate) fn members(ctx: &mut Ctx, table: &Table) -> u64 {
     let Some(cols) = header(
         ctx,
@@ -275,10 +284,14 @@ pub(crate) fn members(ctx: &mut Ctx, table: &Table) -> u64 {
     let mut other_kinds = 0usize;
     let n = table.for_each_row(|p| pending.push(p), |row| {
         let Some(group) = resolve_group(ctx, table, row, &cols, M_GROUP_ID, M_GROUP_NAME) else { return };
-        let kind = name_key(get(row, &cols, M_TYPE));
-        let kind = kind.trim_start_matches("#microsoft.graph.");
+        let kind = cells::keyword(get(row, &cols, M_TYPE), |k| match k.strip_prefix("#microsoft.graph.").unwrap_or(k) {
+            "" => Member::Unsaid,
+            "group" => Member::Group,
+            "user" | "member" => Member::User,
+            _ => Member::Other,
+        });
         let id = cells::guid(get(row, &cols, M_ID));
-        let is_group = kind == "group" || (kind.is_empty() && id.is_some_and(|g| ctx.idx.group_by_id.contains_key(&g) && !ctx.idx.user_by_id.contains_key(&g)));
+        let is_group = kind == Member::Group || (kind == Member::Unsaid && id.is_some_and(|g| ctx.idx.group_by_id.contains_key(&g) && !ctx.idx.user_by_id.contains_key(&g)));
         if is_group {
             match id.and_then(|g| ctx.idx.group_by_id.get(&g).copied()) {
                 Some(child) => ctx.t.nested.push(NestedGroup { parent: group, child, origin: row.origin }),
@@ -289,7 +302,7 @@ pub(crate) fn members(ctx: &mut Ctx, table: &Table) -> u64 {
             }
             return;
         }
-        if !matches!(kind, "" | "user" | "member") {
+        if kind == Member::Other {
             other_kinds += 1;
             return;
         }

@@ -97,7 +97,7 @@ pub(super) fn resolve_user(
         };
     }
     if let Some(c) = cols.get(upn) {
-        let key = name_key(row.get(c));
+        let key = crate::ingest::upn::key(row.get(c));
         if key.is_empty() {
             ctx.cell(
                 table,
@@ -108,7 +108,7 @@ pub(super) fn resolve_user(
             );
             return None;
         }
-        return match ctx.idx.upn_index(&ctx.t.users).get(&key).copied() {
+        return match ctx.idx.upn_index(&ctx.t.users).get(&ctx.t.users, &key) {
             Some(u) => Some(u),
             None => {
                 ctx.cell(

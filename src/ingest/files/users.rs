@@ -3,9 +3,10 @@
 
 use super::{get, header, Col};
 use crate::diag::{quote, Code, Problem};
-use crate::ingest::cells::{self, clean, name_key};
+use crate::ingest::cells::{self, clean};
 use crate::ingest::columns::norm;
 use crate::ingest::table::Table;
+use crate::ingest::upn::key as upn_key;
 use crate::ingest::Ctx;
 use crate::model::{User, UserIdx};
 
@@ -83,8 +84,8 @@ pub(crate) fn users(ctx: &mut Ctx, table: &Table) -> u64 {
             ctx.cell(table, row, cols.get(ID).unwrap_or(0), Problem::error(Code::DuplicateRecord, format!("user {id} is listed twice (first at {at})")).help("remove one of the rows: a snapshot lists each user once"), "second time");
             return;
         }
-        let key = name_key(&upn);
-        if let Some(&first) = ctx.idx.upn_index(&ctx.t.users).get(&key) {
+        let key = upn_key(&upn);
+        if let Some(first) = ctx.idx.upn_index(&ctx.t.users).get(&ctx.t.users, &key) {
             let at = ctx.names.locate(ctx.t.users[first.ix()].origin);
             ctx.cell(table, row, cols.get(UPN).unwrap_or(0), Problem::error(Code::DuplicateRecord, format!("user principal name {} is listed twice (first at {at})", quote(&upn))), "second time");
             return;
@@ -117,15 +118,16 @@ pub(crate) fn users(ctx: &mut Ctx, table: &Table) -> u64 {
         let u = UserIdx(ctx.t.users.len() as u32);
         ctx.idx.user_by_id.insert(id, u);
         if let Some(m) = ctx.idx.user_by_upn.as_mut() {
-            m.insert(key, u);
+            m.insert(&key, u);
         }
+        let department = ctx.idx.department(clean(get(row, &cols, DEPARTMENT)));
         ctx.t.users.push(User {
             id,
             upn,
             display_name: clean(get(row, &cols, NAME)).to_string(),
             location,
             account_enabled,
-            department: clean(get(row, &cols, DEPARTMENT)).to_string(),
+            department,
             wave_key: wave_col.map(|c| clean(row.get(c)).to_string()),
             origin: row.origin,
         });
