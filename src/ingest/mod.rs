@@ -10,6 +10,7 @@ mod columns;
 mod files;
 pub mod plan_files;
 mod sheet;
+mod stream;
 mod table;
 mod text;
 mod upn;
@@ -138,8 +139,22 @@ fn make_ready(spec: &SnapshotSpec, located: Located) -> Ready {
         Located::Bytes(name, bytes) => (name, bytes),
         Located::File(path) => {
             let name = shown(spec, &path);
-            match std::fs::read(&path) {
-                Ok(bytes) => (name, bytes),
+            let read = std::fs::File::open(&path).and_then(|mut file| {
+                match stream::scan(&mut file, stream_threshold())? {
+                    Some(scanned) => Ok(Err((file, scanned))),
+                    None => std::fs::read(&path).map(Ok),
+                }
+            });
+            match read {
+                Ok(Ok(bytes)) => (name, bytes),
+                // Hashed as it is parsed: see `Table::streamed_sha256`.
+                Ok(Err((file, scanned))) => {
+                    return Ready::Csv {
+                        sha256: String::new(),
+                        table: Ok(Table::streamed(name.clone(), path, file, scanned)),
+                        name,
+                    }
+                }
                 Err(error) => return Ready::Unreadable { name, error },
             }
         }
@@ -150,6 +165,20 @@ fn make_ready(spec: &SnapshotSpec, located: Located) -> Ready {
         table: Table::from_csv(0, name.clone(), bytes),
         name,
     }
+}
+
+/// Files from this size on are streamed (`stream`). Debug builds take another size from
+/// `LICSHIFT_STREAM_BYTES`, so the tests can send every fixture and malformed file down the
+/// streamed path and compare.
+fn stream_threshold() -> u64 {
+    #[cfg(debug_assertions)]
+    if let Some(n) = std::env::var("LICSHIFT_STREAM_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    stream::STREAM_BYTES
 }
 
 fn locate_inputs(spec: &SnapshotSpec, problems: &mut Problems) -> Vec<(FileKind, Located)> {
@@ -301,6 +330,17 @@ fn parse_inputs(
         };
         if let Some(input) = ctx.t.inputs.last_mut() {
             input.rows = rows;
+            match table.streamed_sha256() {
+                Some(Ok(h)) => input.sha256 = h,
+                Some(Err(e)) => {
+                    let p = Problem::error(
+                        Code::FileUnreadable,
+                        format!("cannot read {}: {e}", table.name),
+                    );
+                    ctx.problems.push(p.at(table.name.clone()));
+                }
+                None => {}
+            }
         }
         if rows == 0
             && matches!(kind, FileKind::Skus | FileKind::Users | FileKind::Templates)

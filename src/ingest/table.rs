@@ -1,6 +1,7 @@
 //! One input table, from a CSV file or a spreadsheet sheet, read as rows of text cells that
 //! remember their file, row and column.
 
+use super::stream;
 use super::text::{self, Undecodable};
 use crate::diag::{Code, Origin, Problem};
 use std::borrow::Cow;
@@ -27,6 +28,17 @@ enum Body {
         line_offset: u32,
     },
     Cells(Vec<(u32, Vec<String>)>),
+    /// A large file read as a stream (`stream`), from `path` again when its rows are wanted.
+    Stream(Box<Streamed>),
+}
+
+struct Streamed {
+    path: std::path::PathBuf,
+    scanned: stream::Scanned,
+    /// Kept open for the snippets under problems, read back at a row's offset.
+    file: std::fs::File,
+    /// The SHA-256 of the bytes parsed, once a full pass has read them all.
+    sha256: std::sync::Mutex<Option<String>>,
 }
 
 /// One row handed to a file loader.
@@ -34,6 +46,8 @@ pub struct Row<'a> {
     pub origin: Origin,
     cells: RowCells<'a>,
     line: &'a str,
+    /// Where a streamed row starts in its file, when `line` is not at hand.
+    at: Option<(&'a std::fs::File, u64)>,
 }
 
 enum RowCells<'a> {
@@ -60,6 +74,9 @@ impl Row<'_> {
     pub fn line_text(&self) -> Cow<'_, str> {
         if !self.line.is_empty() {
             return Cow::Borrowed(self.line);
+        }
+        if let Some((file, at)) = self.at {
+            return Cow::Owned(stream::line_at(file, at));
         }
         let cells: Vec<&str> = (0..self.len()).map(|i| self.get(i)).collect();
         Cow::Owned(cells.join(","))
@@ -112,6 +129,44 @@ impl Table {
         })
     }
 
+    /// A large CSV file `scan` found clean, parsed straight from the file (see `stream`).
+    pub fn streamed(
+        name: String,
+        path: std::path::PathBuf,
+        file: std::fs::File,
+        scanned: stream::Scanned,
+    ) -> Table {
+        Table {
+            file: 0,
+            name,
+            sheet: false,
+            headers: scanned.headers.clone(),
+            header_row: 1 + scanned.skipped as u32,
+            body: Body::Stream(Box::new(Streamed {
+                path,
+                scanned,
+                file,
+                sha256: std::sync::Mutex::new(None),
+            })),
+        }
+    }
+
+    /// For a streamed table, the SHA-256 of its file: of the bytes parsed when a full pass
+    /// read them all, else read now. `None` for a table read whole (its caller hashed it).
+    pub fn streamed_sha256(&self) -> Option<std::io::Result<String>> {
+        let Body::Stream(s) = &self.body else {
+            return None;
+        };
+        if let Some(h) = s.sha256.lock().ok().and_then(|h| h.clone()) {
+            return Some(Ok(h));
+        }
+        Some((|| {
+            let mut tee = stream::Tee::open(&s.path, 0)?;
+            std::io::copy(&mut tee, &mut std::io::sink())?;
+            Ok(tee.finish(&s.scanned).0)
+        })())
+    }
+
     /// A spreadsheet sheet: the first non-empty row is the header.
     pub fn from_cells(
         file: u16,
@@ -156,7 +211,8 @@ impl Table {
                 let body = &text[*start..];
                 let mut consume = |batch: &Batch| -> bool {
                     for (rec, line_no, byte) in &batch.records {
-                        let line = body[*byte..].split(['\n', '\r']).next().unwrap_or("");
+                        let (line_no, byte) = record_start(body.as_bytes(), *line_no, *byte);
+                        let line = body[byte..].split(['\n', '\r']).next().unwrap_or("");
                         if rec.len() == 1 && rec.get(0).is_some_and(|c| c.is_empty()) {
                             continue;
                         }
@@ -168,6 +224,7 @@ impl Table {
                             },
                             cells: RowCells::Csv(rec),
                             line,
+                            at: None,
                         };
                         if self.row_ok(&row, width, &mut bad) {
                             count += 1;
@@ -185,9 +242,87 @@ impl Table {
                     true
                 };
                 if body.len() < PIPELINE_BYTES {
-                    tokenize(*delim, body, &mut Batch::default(), |b| consume(b));
+                    tokenize(csv_reader(*delim, body), &mut Batch::default(), |b| {
+                        consume(b)
+                    });
                 } else {
-                    pipelined(*delim, body, consume);
+                    pipelined(csv_reader(*delim, body), consume);
+                }
+            }
+            Body::Stream(s) => {
+                let scanned = &s.scanned;
+                let tee = match stream::Tee::open(&s.path, scanned.start) {
+                    Ok(tee) => tee,
+                    Err(e) => {
+                        bad(Problem::error(
+                            Code::FileUnreadable,
+                            format!("cannot read {}: {e}", self.name),
+                        )
+                        .at(self.name.clone()));
+                        return 0;
+                    }
+                };
+                let reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .delimiter(scanned.delim)
+                    .buffer_capacity(1 << 20)
+                    .from_reader(tee);
+                let mut stopped = false;
+                let mut consume = |batch: &Batch| -> bool {
+                    for (rec, line_no, byte) in &batch.records {
+                        if rec.len() == 1 && rec.get(0).is_some_and(|c| c.is_empty()) {
+                            continue;
+                        }
+                        // `scan` streams only files whose lines all end in LF, or all in CRLF
+                        // with no blank line: a CRLF record's offset is then always the LF
+                        // before it (see `record_start`).
+                        let (line_no, byte) = if scanned.crlf {
+                            (*line_no + 1, *byte + 1)
+                        } else {
+                            (*line_no, *byte)
+                        };
+                        let row = Row {
+                            origin: Origin {
+                                file: self.file,
+                                row: line_no + scanned.skipped as u32,
+                                col: 0,
+                            },
+                            cells: RowCells::Csv(rec),
+                            line: "",
+                            at: Some((&s.file, scanned.start + byte as u64)),
+                        };
+                        if self.row_ok(&row, width, &mut bad) {
+                            count += 1;
+                            f(&row);
+                        }
+                    }
+                    if let Some(e) = &batch.error {
+                        bad(Problem::error(
+                            Code::Encoding,
+                            format!("cannot read {}: {e}", self.name),
+                        )
+                        .at(self.name.clone()));
+                        stopped = true;
+                        return false;
+                    }
+                    true
+                };
+                let reader = pipelined(reader, &mut consume);
+                let tee = reader.into_inner();
+                let whole = !stopped && tee.read() == scanned.len;
+                let (hash, same) = tee.finish(scanned);
+                if !same {
+                    bad(Problem::error(
+                        Code::FileUnreadable,
+                        format!("{} changed while licshift read it", self.name),
+                    )
+                    .at(self.name.clone())
+                    .help("let the export finish, then run licshift again"));
+                } else if whole {
+                    if let Ok(mut h) = s.sha256.lock() {
+                        *h = Some(hash);
+                    }
                 }
             }
             Body::Cells(rows) => {
@@ -203,6 +338,7 @@ impl Table {
                         },
                         cells: RowCells::Sheet(cells),
                         line: "",
+                        at: None,
                     };
                     if self.row_ok(&row, usize::MAX, &mut bad) {
                         count += 1;
@@ -312,12 +448,29 @@ impl Table {
                 lines.min(body.len() / 32)
             }
             Body::Cells(rows) => rows.len(),
+            Body::Stream(s) => {
+                let body = s.scanned.len - s.scanned.start;
+                s.scanned.lines.min((body / 32) as usize)
+            }
         }
     }
 
     pub fn header_line(&self) -> String {
         self.headers.join(",")
     }
+}
+
+/// Where a record really starts, and on which line. The csv reader gives the offset where it
+/// began reading the record: after a CRLF that is the LF (the reader ended the last record at
+/// the CR), and after a blank CRLF line that is the blank line too. A record never starts with a
+/// line end, so the line ends before it are skipped and counted.
+fn record_start(body: &[u8], line_no: u32, byte: usize) -> (u32, usize) {
+    let (mut line_no, mut byte) = (line_no, byte);
+    while let Some(&c @ (b'\r' | b'\n')) = body.get(byte) {
+        line_no += u32::from(c == b'\n');
+        byte += 1;
+    }
+    (line_no, byte)
 }
 
 /// A body this long is split between two threads: one tokenises records while the other loads
@@ -339,8 +492,11 @@ struct Batch {
 /// Reads the body's records after the header into `batch`, calling `deliver` each time it is
 /// full (and once at the end). `deliver` returns false to stop; the batch it gets back is
 /// refilled in place, so the records' buffers are reused.
-fn tokenize(delim: u8, body: &str, batch: &mut Batch, mut deliver: impl FnMut(&mut Batch) -> bool) {
-    let mut reader = csv_reader(delim, body);
+fn tokenize<R: std::io::Read>(
+    mut reader: csv::Reader<R>,
+    batch: &mut Batch,
+    mut deliver: impl FnMut(&mut Batch) -> bool,
+) -> csv::Reader<R> {
     let mut header = csv::StringRecord::new();
     // The header was read by `from_csv`; skip it.
     let _ = reader.read_record(&mut header);
@@ -361,7 +517,7 @@ fn tokenize(delim: u8, body: &str, batch: &mut Batch, mut deliver: impl FnMut(&m
                 batch.len += 1;
                 if batch.len == BATCH_RECORDS {
                     if !deliver(batch) {
-                        return;
+                        return reader;
                     }
                     batch.len = 0;
                 }
@@ -375,11 +531,15 @@ fn tokenize(delim: u8, body: &str, batch: &mut Batch, mut deliver: impl FnMut(&m
     }
     batch.records.truncate(batch.len);
     deliver(batch);
+    reader
 }
 
 /// `tokenize` on a second thread, `consume` on this one; batches go back and forth so only
 /// three are ever allocated.
-fn pipelined(delim: u8, body: &str, mut consume: impl FnMut(&Batch) -> bool) {
+fn pipelined<R: std::io::Read + Send>(
+    reader: csv::Reader<R>,
+    mut consume: impl FnMut(&Batch) -> bool,
+) -> csv::Reader<R> {
     use std::sync::mpsc::sync_channel;
     let (full_tx, full_rx) = sync_channel::<Batch>(2);
     let (empty_tx, empty_rx) = sync_channel::<Batch>(3);
@@ -387,11 +547,11 @@ fn pipelined(delim: u8, body: &str, mut consume: impl FnMut(&Batch) -> bool) {
         let _ = empty_tx.send(Batch::default());
     }
     std::thread::scope(|scope| {
-        scope.spawn(move || {
+        let tokenizer = scope.spawn(move || {
             let Ok(mut batch) = empty_rx.recv() else {
-                return;
+                return reader;
             };
-            tokenize(delim, body, &mut batch, |b| {
+            tokenize(reader, &mut batch, |b| {
                 let mut next = match empty_rx.recv() {
                     Ok(next) => next,
                     Err(_) => return false,
@@ -399,7 +559,7 @@ fn pipelined(delim: u8, body: &str, mut consume: impl FnMut(&Batch) -> bool) {
                 next.len = 0;
                 std::mem::swap(b, &mut next);
                 full_tx.send(next).is_ok()
-            });
+            })
         });
         // Owned here, so that stopping early drops them and the tokeniser, blocked on one of
         // them, returns before the scope waits for it.
@@ -413,7 +573,11 @@ fn pipelined(delim: u8, body: &str, mut consume: impl FnMut(&Batch) -> bool) {
             let _ = empty_tx.send(batch);
         }
         drop((full_rx, empty_tx));
-    });
+        match tokenizer.join() {
+            Ok(reader) => reader,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
 
 fn csv_reader(delim: u8, text: &str) -> csv::Reader<&[u8]> {
@@ -460,6 +624,65 @@ mod tests {
             },
         );
         (out, bad)
+    }
+
+    /// The rows of `csv` read from a file with the streamed path (`stream`).
+    /// Rows (line, cells) and the count of rows refused.
+    type Read = (Vec<(u32, Vec<String>)>, usize);
+
+    /// `None` when `stream::scan` leaves the file to the whole-file path.
+    fn streamed_rows(csv: &str) -> Option<Read> {
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("licshift-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("t-{n}.csv"));
+        std::fs::write(&path, csv).unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        let scanned = stream::scan(&mut file, 1).unwrap()?;
+        let table = Table::streamed("t.csv".into(), path, file, scanned);
+        let mut out = Vec::new();
+        let mut bad = 0;
+        table.for_each_row(
+            |_| bad += 1,
+            |row| {
+                out.push((
+                    row.origin.row,
+                    (0..row.len()).map(|i| row.get(i).to_string()).collect(),
+                ))
+            },
+        );
+        Some((out, bad))
+    }
+
+    /// Windows tools end lines in CRLF. The csv reader takes each LF for the start of the next
+    /// record; rows must still carry their own line numbers, blank lines and quoted line breaks
+    /// included, read whole or streamed, and a problem's snippet is the row's own text.
+    #[test]
+    fn crlf_rows_carry_their_own_line_numbers() {
+        let csv = "a,b\r\n1,x\r\n\r\n2,\"two\r\nlines\"\r\n3,y\r\n4\r\n5,z\r\n";
+        let want = vec![
+            (2, vec!["1".to_string(), "x".into()]),
+            (4, vec!["2".into(), "two\r\nlines".into()]),
+            (6, vec!["3".into(), "y".into()]),
+            (8, vec!["5".into(), "z".into()]),
+        ];
+        assert_eq!(rows(csv), (want, 1));
+        // A blank CRLF line is left to the whole-file path, which looks at every line end.
+        assert_eq!(streamed_rows(csv), None);
+        let no_blank = csv.replace("\r\n\r\n", "\r\n");
+        let want = vec![
+            (2, vec!["1".to_string(), "x".into()]),
+            (3, vec!["2".into(), "two\r\nlines".into()]),
+            (5, vec!["3".into(), "y".into()]),
+            (7, vec!["5".into(), "z".into()]),
+        ];
+        assert_eq!(rows(&no_blank), (want.clone(), 1));
+        assert_eq!(streamed_rows(&no_blank), Some((want, 1)));
+        let table = Table::from_csv(0, "t.csv".into(), csv.as_bytes().to_vec()).unwrap();
+        let mut lines = Vec::new();
+        table.for_each_row(|_| {}, |row| lines.push(row.line_text().into_owned()));
+        assert_eq!(lines, ["1,x", "2,\"two", "3,y", "5,z"]);
     }
 
     #[test]
@@ -510,5 +733,21 @@ mod tests {
         assert!(short.len() < PIPELINE_BYTES);
         let (got_short, _) = rows(&short);
         assert_eq!(got_short[..], got[..got_short.len()]);
+        // Streamed from a file, with LF and with CRLF line ends.
+        assert_eq!(streamed_rows(&csv), Some((want.clone(), bad_rows)));
+        let crlf = csv.replace('\n', "\r\n");
+        assert_eq!(rows(&crlf).1, bad_rows);
+        let want_crlf: Vec<_> = want
+            .iter()
+            .map(|(l, cells)| (*l, cells.iter().map(|c| c.replace('\n', "\r\n")).collect()))
+            .collect();
+        assert_eq!(rows(&crlf).0, want_crlf);
+        assert_eq!(
+            streamed_rows(&crlf),
+            None,
+            "blank CRLF lines are read whole"
+        );
+        let no_blank = crlf.replace("\r\n\r\n", "\r\n");
+        assert_eq!(streamed_rows(&no_blank), Some(rows(&no_blank)));
     }
 }

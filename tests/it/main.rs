@@ -20,5 +20,7 @@ mod plan;
 mod props;
 /// The engine's verdicts on one small snapshot per Entra rule.
 mod scenarios;
+/// Large files streamed instead of read whole: the same outputs and diagnostics.
+mod streamed;
 /// `licshift verify` on hand-edited plans and fresh exports.
 mod verify;

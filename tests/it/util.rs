@@ -34,6 +34,7 @@ pub fn licshift_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.args(args)
         .env("NO_COLOR", "1")
         .env_remove("LICSHIFT_FAULT")
+        .env_remove("LICSHIFT_STREAM_BYTES")
         .current_dir(root());
     for (k, v) in env {
         c.env(k, v);
