@@ -135,36 +135,42 @@ fn shown(spec: &SnapshotSpec, p: &Path) -> String {
 }
 
 fn make_ready(spec: &SnapshotSpec, located: Located) -> Ready {
-    let (name, bytes) = match located {
-        Located::Bytes(name, bytes) => (name, bytes),
+    match located {
+        Located::Bytes(name, bytes) => Ready::Csv {
+            sha256: sha256(&bytes),
+            table: Table::from_csv(0, name.clone(), bytes),
+            name,
+        },
         Located::File(path) => {
             let name = shown(spec, &path);
-            let read = std::fs::File::open(&path).and_then(|mut file| {
-                match stream::scan(&mut file, stream_threshold())? {
-                    Some(scanned) => Ok(Err((file, scanned))),
-                    None => std::fs::read(&path).map(Ok),
-                }
-            });
-            match read {
-                Ok(Ok(bytes)) => (name, bytes),
-                // Hashed as it is parsed: see `Table::streamed_sha256`.
-                Ok(Err((file, scanned))) => {
-                    return Ready::Csv {
-                        sha256: String::new(),
-                        table: Ok(Table::streamed(name.clone(), path, file, scanned)),
-                        name,
-                    }
-                }
-                Err(error) => return Ready::Unreadable { name, error },
+            match open_csv(&path, name.clone()) {
+                // A streamed table is hashed as it is parsed: see `Table::streamed_sha256`.
+                Ok((sha256, table)) => Ready::Csv {
+                    sha256: sha256.unwrap_or_default(),
+                    table,
+                    name,
+                },
+                Err(error) => Ready::Unreadable { name, error },
             }
         }
-        Located::Sheet(path, sheet) => return Ready::Sheet(path, sheet),
-    };
-    Ready::Csv {
-        sha256: sha256(&bytes),
-        table: Table::from_csv(0, name.clone(), bytes),
-        name,
+        Located::Sheet(path, sheet) => Ready::Sheet(path, sheet),
     }
+}
+
+/// A CSV file made ready to parse: streamed when it is large and clean (`stream`), else read
+/// whole, checked and hashed (the hash is `None` for a streamed file, known once parsed).
+pub(crate) fn open_csv(
+    path: &Path,
+    name: String,
+) -> std::io::Result<(Option<String>, Result<Table, Problem>)> {
+    let mut file = std::fs::File::open(path)?;
+    if let Some(scanned) = stream::scan(&mut file, stream_threshold())? {
+        let table = Table::streamed(name, path.to_path_buf(), file, scanned);
+        return Ok((None, Ok(table)));
+    }
+    drop(file);
+    let bytes = std::fs::read(path)?;
+    Ok((Some(sha256(&bytes)), Table::from_csv(0, name, bytes)))
 }
 
 /// Files from this size on are streamed (`stream`). Debug builds take another size from

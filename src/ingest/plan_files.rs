@@ -3,7 +3,6 @@
 
 use super::cells;
 use super::columns::{Col, Columns};
-use super::table::Table;
 use crate::diag::{quote, Code, Origin, Problem, Problems, SourceNames};
 use crate::model::{Guid, InputFile};
 
@@ -79,8 +78,17 @@ pub fn read(path: &std::path::Path) -> Result<ReadPlan, Problems> {
         || waves_path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let bytes = match std::fs::read(&waves_path) {
-        Ok(b) => b,
+    // waves.csv is as long as the plan (256 MB at a million users): streamed like an input.
+    let table = match super::open_csv(&waves_path, shown.clone()) {
+        Ok((_, Ok(mut t))) => {
+            t.file = names.add(shown, false);
+            t
+        }
+        Ok((_, Err(p))) => {
+            names.add(shown, false);
+            problems.push(p);
+            return Err(problems);
+        }
         Err(e) => {
             problems.push(
                 Problem::error(
@@ -89,14 +97,6 @@ pub fn read(path: &std::path::Path) -> Result<ReadPlan, Problems> {
                 )
                 .help("PLAN is a folder written by `licshift plan`, or its waves.csv"),
             );
-            return Err(problems);
-        }
-    };
-    let file = names.add(shown.clone(), false);
-    let table = match Table::from_csv(file, shown, bytes) {
-        Ok(t) => t,
-        Err(p) => {
-            problems.push(p);
             return Err(problems);
         }
     };

@@ -155,3 +155,29 @@ fn crlf_exports_name_the_right_row() {
         assert!(err.contains(&format!(" 3 │ {}", lines[2])), "{err}");
     }
 }
+
+/// `verify` reads waves.csv the way the inputs are read: a plan folder and hand-edited
+/// waves.csv files give the same verdicts, streamed or not.
+#[test]
+fn verify_reads_waves_the_same_streamed() {
+    let dir = temp_dir("streamed-verify").join("plan");
+    let out = licshift(&[
+        "plan",
+        "fixtures/verify/baseline",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut plans = vec![dir.to_str().unwrap().to_string()];
+    for f in ["waves-added-uncovered.csv", "waves-moved-earlier.csv"] {
+        plans.push(format!("fixtures/verify/{f}"));
+    }
+    for plan in &plans {
+        let args = ["verify", plan.as_str(), "fixtures/verify/baseline"];
+        let (a, b) = (licshift(&args), licshift_env(&args, STREAMED));
+        assert!(matches!(code(&a), 0 | 1), "{plan}: {}", stderr(&a));
+        assert_eq!(code(&a), code(&b), "{plan}");
+        assert_eq!(stdout(&a), stdout(&b), "{plan}");
+        assert_eq!(stderr(&a), stderr(&b), "{plan}");
+    }
+}
