@@ -33,7 +33,20 @@ pub struct DiffRow {
 
 /// Rows for one user, by plan name. `all` includes kept plans.
 pub fn diff_user(t: &Tenant, u: UserIdx, uo: &UserOutcome, all: bool) -> Vec<DiffRow> {
-    let plans: PlanSet = uo.before.union(&uo.group_plans);
+    // Without kept rows only the plans on one side count; most users have none, and they
+    // need no sources worked out.
+    let plans: PlanSet = if all {
+        uo.before.union(&uo.group_plans)
+    } else {
+        let changed = uo
+            .before
+            .minus(&uo.group_plans)
+            .union(&uo.group_plans.minus(&uo.before));
+        if changed.is_empty() {
+            return Vec::new();
+        }
+        changed
+    };
     // What each assignment enables, worked out once rather than once per plan.
     let sources: SmallVec<[(Source, SkuIdx, PlanSet); 4]> = t
         .user_assignments(u)

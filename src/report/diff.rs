@@ -77,10 +77,29 @@ pub fn write_csv_in<W: Write>(
     let mut csv = SafeCsv::new(w);
     csv.row(HEADER)?;
     let mut w = csv.finish()?;
+    // The first cells of a row, written once: millions of rows repeat a user's id and name
+    // for each of their plans, and a few hundred plans' ids and names between them.
+    let plan_cells: Vec<Vec<u8>> = t
+        .plans
+        .iter()
+        .map(|p| {
+            let mut cells = Vec::new();
+            CsvRow::new(&mut cells).guid(p.id).text(&p.name);
+            cells
+        })
+        .collect();
     super::write_ordered(&mut w, order, 2048, |users, buf| {
+        let mut user_cells = Vec::new();
         for &u in users {
-            for r in diff_user(t, u, &o.users[u.ix()], all) {
-                csv_row(buf, t, u, &r);
+            let rows = diff_user(t, u, &o.users[u.ix()], all);
+            if rows.is_empty() {
+                continue;
+            }
+            let user = &t.users[u.ix()];
+            user_cells.clear();
+            CsvRow::new(&mut user_cells).guid(user.id).text(&user.upn);
+            for r in &rows {
+                csv_row(buf, t, &user_cells, &plan_cells[r.plan.ix()], r);
             }
         }
         Ok(())
@@ -88,15 +107,13 @@ pub fn write_csv_in<W: Write>(
     Ok(w)
 }
 
-/// One diff.csv row, the sources written piece by piece (`E3 (direct); EMS (All users)`).
-fn csv_row(buf: &mut Vec<u8>, t: &Tenant, u: UserIdx, r: &DiffRow) {
-    let user = &t.users[u.ix()];
-    let plan = &t.plans[r.plan.ix()];
-    let mut row = CsvRow::new(buf);
-    row.guid(user.id)
-        .text(&user.upn)
-        .guid(plan.id)
-        .text(&plan.name);
+/// One diff.csv row after its user's and plan's cells, the sources written piece by piece
+/// (`E3 (direct); EMS (All users)`).
+fn csv_row(buf: &mut Vec<u8>, t: &Tenant, user_cells: &[u8], plan_cells: &[u8], r: &DiffRow) {
+    buf.extend_from_slice(user_cells);
+    buf.push(b',');
+    buf.extend_from_slice(plan_cells);
+    let mut row = CsvRow::continuing(buf);
     let mut parts: SmallVec<[&str; 16]> = SmallVec::new();
     for (i, (source, sku)) in r.before.iter().enumerate() {
         if i > 0 {

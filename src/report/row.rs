@@ -31,6 +31,11 @@ impl<'b> CsvRow<'b> {
         CsvRow { buf, first: true }
     }
 
+    /// A record whose first cells are already in `buf`.
+    pub fn continuing(buf: &'b mut Vec<u8>) -> CsvRow<'b> {
+        CsvRow { buf, first: false }
+    }
+
     fn sep(&mut self) {
         if !self.first {
             self.buf.push(b',');
