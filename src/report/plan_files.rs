@@ -435,7 +435,7 @@ fn user_and_sku_json(buf: &mut Vec<u8>, t: &Tenant, skus: &SkuCells, u: UserIdx,
 fn removal_json(buf: &mut Vec<u8>, t: &Tenant, skus: &SkuCells, r: &Removal) {
     user_and_sku_json(buf, t, skus, r.user, r.sku);
     buf.extend_from_slice(b",\"disabledPlans\":[");
-    for (i, p) in r.disabled.iter().enumerate() {
+    for (i, p) in r.disabled(t).iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }

@@ -214,7 +214,7 @@ pub fn rollback_script(out: &mut Vec<u8>, t: &Tenant, w: &Wave) {
         out.extend_from_slice(b"; SkuId = '");
         out.extend_from_slice(&t.skus[r.sku.ix()].id.encode());
         out.extend_from_slice(b"'; DisabledPlans = @(");
-        for (k, p) in r.disabled.iter().enumerate() {
+        for (k, p) in r.disabled(t).iter().enumerate() {
             out.extend_from_slice(if k > 0 { b", '" } else { b"'" });
             out.extend_from_slice(&t.plans[p.ix()].id.encode());
             out.push(b'\'');

@@ -398,7 +398,6 @@ fn check_plan(t: &Tenant, o: &Outcome, resolved: &[Resolved]) -> Vec<Violation> 
             assignment: r.assignment,
             sku: r.sku,
             covered_by,
-            disabled: t.assignments[r.assignment.ix()].disabled.clone(),
         });
     }
     let plan = Plan {
