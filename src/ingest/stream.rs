@@ -75,7 +75,7 @@ fn scan_in(
     let head = &buf[..first];
     if head.starts_with(b"\xFF\xFE")
         || head.starts_with(b"\xFE\xFF")
-        || looks_like_utf16(head)
+        || text::looks_like_utf16(head)
         || memchr::memchr(0, head).is_some()
     {
         return Ok(None);
@@ -100,11 +100,7 @@ fn scan_in(
     }
     let header_line = body_head.lines().next().unwrap_or("");
     let delim = hinted.unwrap_or_else(|| text::sniff_delimiter(header_line));
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delim)
-        .from_reader(body_head.as_bytes());
+    let mut reader = super::table::csv_reader(delim, body_head);
     let mut rec = csv::StringRecord::new();
     let headers: Vec<String> = match reader.read_record(&mut rec) {
         // The header ended inside this read: its terminator came before the end.
@@ -175,18 +171,6 @@ fn fill(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(at)
-}
-
-/// The same test as `text::looks_like_utf16`, on the first bytes.
-fn looks_like_utf16(head: &[u8]) -> bool {
-    let head = &head[..head.len().min(256)];
-    if head.len() < 4 {
-        return false;
-    }
-    let zeros_even = head.iter().step_by(2).filter(|&&b| b == 0).count();
-    let zeros_odd = head.iter().skip(1).step_by(2).filter(|&&b| b == 0).count();
-    let half = head.len() / 2;
-    zeros_even * 10 >= half * 7 || zeros_odd * 10 >= half * 7
 }
 
 /// `text::unclosed_quote`, the NUL check and the line count over a body fed in pieces.
@@ -350,28 +334,17 @@ mod tests {
     /// says "unclosed" exactly when `text::unclosed_quote` finds a field left open.
     #[test]
     fn the_piecewise_quote_check_agrees_with_the_whole_text_one() {
-        let alphabet = [b'"', b',', b'\n', b'a'];
-        let mut text = Vec::new();
-        for len in 0..=7u32 {
-            for n in 0..alphabet.len().pow(len) {
-                text.clear();
-                let mut k = n;
-                for _ in 0..len {
-                    text.push(alphabet[k % alphabet.len()]);
-                    k /= alphabet.len();
+        text::every_text(&[b'"', b',', b'\n', b'a'], 7, |t| {
+            let want = text::unclosed_quote(t, b',').is_some();
+            for piece in 1..=t.len().max(1) {
+                let mut check = BodyCheck::new(b',');
+                for p in t.as_bytes().chunks(piece) {
+                    assert!(check.feed(p));
                 }
-                let t = std::str::from_utf8(&text).unwrap();
-                let want = text::unclosed_quote(t, b',').is_some();
-                for piece in 1..=text.len().max(1) {
-                    let mut check = BodyCheck::new(b',');
-                    for p in text.chunks(piece) {
-                        assert!(check.feed(p));
-                    }
-                    assert_eq!(check.inside_quote(), want, "{t:?} in pieces of {piece}");
-                    assert_eq!(check.lines, t.matches('\n').count());
-                }
+                assert_eq!(check.inside_quote(), want, "{t:?} in pieces of {piece}");
+                assert_eq!(check.lines, t.matches('\n').count());
             }
-        }
+        });
     }
 
     fn file_with(name: &str, bytes: &[u8]) -> (std::path::PathBuf, File) {

@@ -209,37 +209,19 @@ impl Table {
                 line_offset,
             } => {
                 let body = &text[*start..];
-                let mut consume = |batch: &Batch| -> bool {
-                    for (rec, line_no, byte) in &batch.records {
-                        let (line_no, byte) = record_start(body.as_bytes(), *line_no, *byte);
-                        let line = body[byte..].split(['\n', '\r']).next().unwrap_or("");
-                        if rec.len() == 1 && rec.get(0).is_some_and(|c| c.is_empty()) {
-                            continue;
-                        }
-                        let row = Row {
-                            origin: Origin {
-                                file: self.file,
-                                row: line_no + line_offset,
-                                col: 0,
-                            },
-                            cells: RowCells::Csv(rec),
-                            line,
-                            at: None,
-                        };
-                        if self.row_ok(&row, width, &mut bad) {
-                            count += 1;
-                            f(&row);
-                        }
-                    }
-                    if let Some(e) = &batch.error {
-                        bad(Problem::error(
-                            Code::Encoding,
-                            format!("cannot read {}: {e}", self.name),
-                        )
-                        .at(self.name.clone()));
-                        return false;
-                    }
-                    true
+                let mut consume = |batch: &Batch| {
+                    self.deliver(
+                        batch,
+                        width,
+                        &mut bad,
+                        &mut f,
+                        &mut count,
+                        |line_no, byte| {
+                            let (line_no, byte) = record_start(body.as_bytes(), line_no, byte);
+                            let line = body[byte..].split(['\n', '\r']).next().unwrap_or("");
+                            (line_no + line_offset, line, None)
+                        },
+                    )
                 };
                 if body.len() < PIPELINE_BYTES {
                     tokenize(csv_reader(*delim, body), &mut Batch::default(), |b| {
@@ -262,51 +244,32 @@ impl Table {
                         return 0;
                     }
                 };
-                let reader = csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .flexible(true)
-                    .delimiter(scanned.delim)
+                let reader = csv_builder(scanned.delim)
                     .buffer_capacity(1 << 20)
                     .from_reader(tee);
                 let mut stopped = false;
-                let mut consume = |batch: &Batch| -> bool {
-                    for (rec, line_no, byte) in &batch.records {
-                        if rec.len() == 1 && rec.get(0).is_some_and(|c| c.is_empty()) {
-                            continue;
-                        }
-                        // `scan` streams only files whose lines all end in LF, or all in CRLF
-                        // with no blank line: a CRLF record's offset is then always the LF
-                        // before it (see `record_start`).
-                        let (line_no, byte) = if scanned.crlf {
-                            (*line_no + 1, *byte + 1)
-                        } else {
-                            (*line_no, *byte)
-                        };
-                        let row = Row {
-                            origin: Origin {
-                                file: self.file,
-                                row: line_no + scanned.skipped as u32,
-                                col: 0,
-                            },
-                            cells: RowCells::Csv(rec),
-                            line: "",
-                            at: Some((&s.file, scanned.start + byte as u64)),
-                        };
-                        if self.row_ok(&row, width, &mut bad) {
-                            count += 1;
-                            f(&row);
-                        }
-                    }
-                    if let Some(e) = &batch.error {
-                        bad(Problem::error(
-                            Code::Encoding,
-                            format!("cannot read {}: {e}", self.name),
-                        )
-                        .at(self.name.clone()));
-                        stopped = true;
-                        return false;
-                    }
-                    true
+                let mut consume = |batch: &Batch| {
+                    let go_on = self.deliver(
+                        batch,
+                        width,
+                        &mut bad,
+                        &mut f,
+                        &mut count,
+                        |line_no, byte| {
+                            // `scan` streams only files whose lines all end in LF, or all in
+                            // CRLF with no blank line: a CRLF record's offset is then always
+                            // the LF before it (see `record_start`).
+                            let crlf = u32::from(scanned.crlf);
+                            let at = scanned.start + byte as u64 + u64::from(crlf);
+                            (
+                                line_no + crlf + scanned.skipped as u32,
+                                "",
+                                Some((&s.file, at)),
+                            )
+                        },
+                    );
+                    stopped |= !go_on;
+                    go_on
                 };
                 let reader = pipelined(reader, &mut consume);
                 let tee = reader.into_inner();
@@ -348,6 +311,48 @@ impl Table {
             }
         }
         count
+    }
+
+    /// Hands a tokenised batch's records to `f` as rows. `place` turns the line and offset the
+    /// csv reader gave a record into its row number, its text when at hand, and its offset in
+    /// the file when not. False once the batch ended in a read error, reported to `bad`.
+    fn deliver<'t>(
+        &'t self,
+        batch: &Batch,
+        width: usize,
+        bad: &mut impl FnMut(Problem),
+        f: &mut impl FnMut(&Row),
+        count: &mut u64,
+        place: impl Fn(u32, usize) -> (u32, &'t str, Option<(&'t std::fs::File, u64)>),
+    ) -> bool {
+        for (rec, line_no, byte) in &batch.records {
+            if rec.len() == 1 && rec.get(0).is_some_and(|c| c.is_empty()) {
+                continue;
+            }
+            let (row_no, line, at) = place(*line_no, *byte);
+            let row = Row {
+                origin: Origin {
+                    file: self.file,
+                    row: row_no,
+                    col: 0,
+                },
+                cells: RowCells::Csv(rec),
+                line,
+                at,
+            };
+            if self.row_ok(&row, width, bad) {
+                *count += 1;
+                f(&row);
+            }
+        }
+        if let Some(e) = &batch.error {
+            bad(
+                Problem::error(Code::Encoding, format!("cannot read {}: {e}", self.name))
+                    .at(self.name.clone()),
+            );
+            return false;
+        }
+        true
     }
 
     fn row_ok(&self, row: &Row, width: usize, bad: &mut impl FnMut(Problem)) -> bool {
@@ -580,12 +585,16 @@ fn pipelined<R: std::io::Read + Send>(
     })
 }
 
-fn csv_reader(delim: u8, text: &str) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delim)
-        .from_reader(text.as_bytes())
+/// How every CSV body is read: records of any width (the loader reports a wrong one), the
+/// header as a record like the others.
+fn csv_builder(delim: u8) -> csv::ReaderBuilder {
+    let mut b = csv::ReaderBuilder::new();
+    b.has_headers(false).flexible(true).delimiter(delim);
+    b
+}
+
+pub(super) fn csv_reader(delim: u8, text: &str) -> csv::Reader<&[u8]> {
+    csv_builder(delim).from_reader(text.as_bytes())
 }
 
 fn undecodable(name: &str, e: Undecodable) -> Problem {

@@ -82,7 +82,7 @@ fn line_col(prefix: &[u8]) -> (usize, usize) {
 }
 
 /// UTF-16 text saved without a BOM has a NUL in every other byte of its ASCII part.
-fn looks_like_utf16(bytes: &[u8]) -> bool {
+pub(super) fn looks_like_utf16(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(256)];
     if head.len() < 4 {
         return false;
@@ -174,6 +174,24 @@ pub fn unclosed_quote(text: &str, delim: u8) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// Calls `f` with every text of up to `max_len` bytes over `alphabet` (ASCII), for the tests
+/// that hold two readings of quotes against each other.
+#[cfg(test)]
+pub(super) fn every_text(alphabet: &[u8], max_len: u32, mut f: impl FnMut(&str)) {
+    let mut text = Vec::new();
+    for len in 0..=max_len {
+        for n in 0..alphabet.len().pow(len) {
+            text.clear();
+            let mut k = n;
+            for _ in 0..len {
+                text.push(alphabet[k % alphabet.len()]);
+                k /= alphabet.len();
+            }
+            f(std::str::from_utf8(&text).expect("an ASCII alphabet"));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -287,24 +305,13 @@ mod tests {
 
     #[test]
     fn quote_jumping_agrees_with_the_byte_walk_on_every_short_text() {
-        let alphabet = [b'"', b',', b'\n', b'\r', b'a'];
-        let mut text = Vec::new();
-        for len in 0..=8u32 {
-            for n in 0..alphabet.len().pow(len) {
-                text.clear();
-                let mut k = n;
-                for _ in 0..len {
-                    text.push(alphabet[k % alphabet.len()]);
-                    k /= alphabet.len();
-                }
-                let t = std::str::from_utf8(&text).unwrap();
-                assert_eq!(unclosed_quote(t, b','), walk(t, b','), "{t:?}");
-                assert_eq!(
-                    unclosed_quote(t, b'a'),
-                    walk(t, b'a'),
-                    "{t:?} delimited by a"
-                );
-            }
-        }
+        every_text(&[b'"', b',', b'\n', b'\r', b'a'], 8, |t| {
+            assert_eq!(unclosed_quote(t, b','), walk(t, b','), "{t:?}");
+            assert_eq!(
+                unclosed_quote(t, b'a'),
+                walk(t, b'a'),
+                "{t:?} delimited by a"
+            );
+        });
     }
 }
