@@ -618,9 +618,11 @@ fn undecodable(name: &str, e: Undecodable) -> Problem {
 mod tests {
     use super::*;
 
+    /// Rows (line, cells) and the count of rows refused.
+    type Read = (Vec<(u32, Vec<String>)>, usize);
+
     /// Rows as a loader sees them: line number and cells.
-    fn rows(csv: &str) -> (Vec<(u32, Vec<String>)>, usize) {
-        let table = Table::from_csv(0, "t.csv".into(), csv.as_bytes().to_vec()).unwrap();
+    fn collect(table: &Table) -> Read {
         let mut out = Vec::new();
         let mut bad = 0;
         table.for_each_row(
@@ -635,11 +637,13 @@ mod tests {
         (out, bad)
     }
 
-    /// The rows of `csv` read from a file with the streamed path (`stream`).
-    /// Rows (line, cells) and the count of rows refused.
-    type Read = (Vec<(u32, Vec<String>)>, usize);
+    /// The rows of `csv` read whole.
+    fn rows(csv: &str) -> Read {
+        collect(&Table::from_csv(0, "t.csv".into(), csv.as_bytes().to_vec()).unwrap())
+    }
 
-    /// `None` when `stream::scan` leaves the file to the whole-file path.
+    /// The rows of `csv` read from a file with the streamed path (`stream`); `None` when
+    /// `stream::scan` leaves the file to the whole-file path.
     fn streamed_rows(csv: &str) -> Option<Read> {
         static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -649,19 +653,12 @@ mod tests {
         std::fs::write(&path, csv).unwrap();
         let mut file = std::fs::File::open(&path).unwrap();
         let scanned = stream::scan(&mut file, 1).unwrap()?;
-        let table = Table::streamed("t.csv".into(), path, file, scanned);
-        let mut out = Vec::new();
-        let mut bad = 0;
-        table.for_each_row(
-            |_| bad += 1,
-            |row| {
-                out.push((
-                    row.origin.row,
-                    (0..row.len()).map(|i| row.get(i).to_string()).collect(),
-                ))
-            },
-        );
-        Some((out, bad))
+        Some(collect(&Table::streamed(
+            "t.csv".into(),
+            path,
+            file,
+            scanned,
+        )))
     }
 
     /// Windows tools end lines in CRLF. The csv reader takes each LF for the start of the next

@@ -77,8 +77,8 @@ fn plans_are_byte_identical_streamed() {
     }
 }
 
-/// A generated tenant large enough that its big files stream at the release threshold too:
-/// the same plan either way, and a problem deep in a streamed file is shown with its row.
+/// A generated tenant, its files large enough to be tokenised in many batches: the same plan
+/// read whole or streamed, and a problem deep in a streamed file is shown with its row.
 #[test]
 fn a_generated_tenant_plans_the_same_streamed_and_shows_late_rows() {
     let dir = temp_dir("streamed-generated");
