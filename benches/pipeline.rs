@@ -76,7 +76,7 @@ fn run(args: &[&str]) -> (Duration, u64) {
 /// Writes every file of the plan folder `plan` into the new folder `scratch`, as `plan` does. The bytes
 /// are read into memory first, outside the timing.
 fn write_floor(plan: &Path, scratch: &Path) -> (Duration, u64) {
-    use licshift::report::disk::{settle, DiskFile};
+    use licshift::report::disk::{settle, Spool};
     use std::io::Write;
     let mut files = Vec::new();
     for sub in ["", "scripts"] {
@@ -94,12 +94,14 @@ fn write_floor(plan: &Path, scratch: &Path) -> (Duration, u64) {
     let start = Instant::now();
     std::fs::create_dir_all(scratch.join("scripts")).unwrap();
     let mut bytes = 0;
+    let spool = Spool::start(2);
     for (rel, data) in &files {
-        let mut f = DiskFile::create(&scratch.join(rel), true).unwrap();
+        let mut f = spool.create(&scratch.join(rel), true).unwrap();
         f.write_all(data).unwrap();
         f.finish().unwrap();
         bytes += data.len() as u64;
     }
+    spool.close().unwrap();
     settle(scratch).unwrap();
     (start.elapsed(), bytes)
 }

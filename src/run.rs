@@ -20,6 +20,9 @@ pub struct Ran {
 pub struct Phases {
     start: std::time::Instant,
     last: std::time::Instant,
+    /// CPU seconds (user, system) at the last mark: a phase whose CPU is well under twice its
+    /// wall time on two cores is waiting on something.
+    last_cpu: (f64, f64),
     enabled: bool,
     /// Progress lines for a person watching a long run (stderr is a terminal).
     progress: bool,
@@ -32,6 +35,7 @@ impl Phases {
         Phases {
             start: now,
             last: now,
+            last_cpu: cpu_seconds(),
             enabled: std::env::var_os("LICSHIFT_TIMINGS").is_some(),
             progress: std::io::stderr().is_terminal(),
         }
@@ -47,15 +51,19 @@ impl Phases {
         }
         if self.enabled {
             let now = std::time::Instant::now();
+            let cpu = cpu_seconds();
             let line = format!(
-                "timing {phase:<12} {:>8.3}s (total {:.3}s)  rss {} MB, peak {} MB\n",
+                "timing {phase:<12} {:>8.3}s (total {:.3}s)  rss {} MB, peak {} MB, cpu user {:.2}s sys {:.2}s\n",
                 (now - self.last).as_secs_f64(),
                 (now - self.start).as_secs_f64(),
                 memory_mb("VmRSS:"),
                 memory_mb("VmHWM:"),
+                cpu.0 - self.last_cpu.0,
+                cpu.1 - self.last_cpu.1,
             );
             let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             self.last = now;
+            self.last_cpu = cpu;
         }
     }
 }
@@ -70,6 +78,26 @@ fn memory_mb(field: &str) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb / 1024)
+}
+
+/// This process's (user, system) CPU seconds from /proc/self/stat, zero where there is none.
+fn cpu_seconds() -> (f64, f64) {
+    // Fields 14 and 15, in clock ticks; the command name (field 2) may hold spaces, so count
+    // from the parenthesis that closes it. Ticks are 100 a second on every Linux we run on.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let mut rest = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace();
+    let mut tick = |n: usize| {
+        rest.nth(n)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    let user = tick(11);
+    let sys = tick(0);
+    (user, sys)
 }
 
 impl Default for Phases {

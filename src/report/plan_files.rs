@@ -3,7 +3,7 @@
 //! place, so a million-user plan never sits in memory twice and nothing shows until all of it is
 //! written.
 
-use super::disk::{DiskFile, Window};
+use super::disk::{DiskFile, Spool};
 use super::row::{json_guid, json_str, push_number, CsvRow};
 use super::{diff, explain, markdown, powershell, table, SafeCsv};
 use crate::engine::{Outcome, Reason, Verdict};
@@ -75,18 +75,18 @@ fn group_id(t: &Tenant, g: GroupIdx) -> String {
         .map_or_else(String::new, |i| i.to_string())
 }
 
-fn create(dir: &Path, rel: &str) -> io::Result<DiskFile> {
-    let path = dir.join(rel);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    DiskFile::create(&path, true)
+fn create(spool: &Spool, dir: &Path, rel: &str) -> io::Result<DiskFile> {
+    spool.create(&dir.join(rel), true)
 }
+
+/// Disk writers per plan folder. Two keep a request at the device while the other's bytes are
+/// being handed over; more only queue behind them on a two-core machine.
+const WRITERS: usize = 2;
 
 /// Writes what is left and starts it on its way to the disk. The folder is synced whole before
 /// the rename that publishes it, so a published folder never holds a torn file.
 fn finish(w: DiskFile) -> io::Result<()> {
-    w.finish().map(drop)
+    w.finish()
 }
 
 #[derive(Serialize)]
@@ -112,15 +112,17 @@ pub fn render(
     dir: &Path,
 ) -> io::Result<()> {
     let order = &plan.by_upn;
+    // The cores render; the spool's threads wait for the disk.
+    let spool = Spool::start(WRITERS);
     // Independent files, written side by side; each also renders its rows on every core, so
     // whichever finishes first leaves its core to the others.
     let ((a, b), (c, d)) = rayon::join(
         || {
             rayon::join(
-                || write_csvs(t, plan, blocked, dir),
+                || write_csvs(&spool, t, plan, blocked, dir),
                 || {
                     finish(diff::write_csv_in(
-                        create(dir, "diff.csv")?,
+                        create(&spool, dir, "diff.csv")?,
                         t,
                         o,
                         order,
@@ -131,11 +133,13 @@ pub fn render(
         },
         || {
             rayon::join(
-                || write_plan_json(create(dir, "plan.json")?, t, o, plan, blocked),
-                || write_scripts(t, plan, dir),
+                || write_plan_json(create(&spool, dir, "plan.json")?, t, o, plan, blocked),
+                || write_scripts(&spool, t, plan, dir),
             )
         },
     );
+    // A failed write is the cause; what the renderers saw of it is only its echo.
+    spool.close()?;
     a.and(b).and(c).and(d)
 }
 
@@ -148,19 +152,20 @@ pub fn render_report(
     blocked: &[BlockedRow],
     dir: &Path,
 ) -> io::Result<()> {
-    let mut w = create(dir, "report.md")?;
+    let mut w = DiskFile::create(&dir.join("report.md"), true)?;
     w.write_all(markdown::plan_report(t, o, plan, checked, blocked).as_bytes())?;
     finish(w)
 }
 
-fn write_scripts(t: &Tenant, plan: &Plan, dir: &Path) -> io::Result<()> {
+fn write_scripts(spool: &Spool, t: &Tenant, plan: &Plan, dir: &Path) -> io::Result<()> {
     use rayon::prelude::*;
-    // One file per script: waves render and write on every core, in no order that shows.
+    // One file per script: waves render on every core, in no order that shows.
     std::fs::create_dir_all(dir.join("scripts"))?;
-    // A buffer and a window per worker, reused: fresh ones would fault in new pages each time.
-    plan.waves.par_iter().try_for_each_init(
-        || (Vec::new(), Some(Window::new())),
-        |(buf, window_slot), wave| {
+    // A buffer per worker, reused: fresh ones would fault in new pages each time (the spool
+    // recycles the windows).
+    plan.waves
+        .par_iter()
+        .try_for_each_init(Vec::new, |buf, wave| {
             for rollback in [false, true] {
                 buf.clear();
                 if rollback {
@@ -169,14 +174,12 @@ fn write_scripts(t: &Tenant, plan: &Plan, dir: &Path) -> io::Result<()> {
                     powershell::wave_script(buf, t, wave);
                 }
                 let rel = powershell::script_name(wave.number, rollback);
-                let window = window_slot.take().unwrap_or_default();
-                let mut f = DiskFile::create_in(&dir.join(&rel), true, window)?;
+                let mut f = create(spool, dir, &rel)?;
                 f.write_all(buf)?;
-                *window_slot = Some(f.finish()?);
+                finish(f)?;
             }
             Ok(())
-        },
-    )
+        })
 }
 
 /// A SKU's id and name as the long lists write them, made once: 1.8M removals at a million
@@ -212,9 +215,15 @@ impl SkuCells {
     }
 }
 
-fn write_csvs(t: &Tenant, plan: &Plan, blocked: &[BlockedRow], dir: &Path) -> io::Result<()> {
+fn write_csvs(
+    spool: &Spool,
+    t: &Tenant,
+    plan: &Plan,
+    blocked: &[BlockedRow],
+    dir: &Path,
+) -> io::Result<()> {
     let skus = SkuCells::new(t);
-    let mut w = SafeCsv::new(create(dir, "waves.csv")?);
+    let mut w = SafeCsv::new(create(spool, dir, "waves.csv")?);
     w.row(WAVES_HEADER)?;
     let mut w = w.finish()?;
     // Eight waves are at most 4,000 removals: enough per chunk to keep every core busy.
@@ -228,7 +237,7 @@ fn write_csvs(t: &Tenant, plan: &Plan, blocked: &[BlockedRow], dir: &Path) -> io
     })?;
     finish(w)?;
 
-    let mut w = SafeCsv::new(create(dir, "blocked.csv")?);
+    let mut w = SafeCsv::new(create(spool, dir, "blocked.csv")?);
     w.row(BLOCKED_HEADER)?;
     let mut w = w.finish()?;
     super::write_ordered(&mut w, blocked, 512, |rows, buf| {
@@ -247,7 +256,7 @@ fn write_csvs(t: &Tenant, plan: &Plan, blocked: &[BlockedRow], dir: &Path) -> io
     })?;
     finish(w)?;
 
-    let mut w = SafeCsv::new(create(dir, "prepare.csv")?);
+    let mut w = SafeCsv::new(create(spool, dir, "prepare.csv")?);
     w.row(PREPARE_HEADER)?;
     for &g in &plan.prepare.create_groups {
         w.row(["create-group", "", t.group_label(g), "", "", "", "", ""])?;
