@@ -150,13 +150,50 @@ impl GroupStatus {
 pub struct GroupAssignment {
     pub group: GroupIdx,
     pub status: GroupStatus,
-    /// (SKU, enabled plans) per template line — for a healthy group, as the tenant has them.
-    /// Shared with the template whenever they are the template's: one copy per group, not
-    /// one per member.
-    pub lines: Arc<[(SkuIdx, PlanSet)]>,
-    pub plans: PlanSet,
+    /// What the assignment gives — for a healthy group, as the tenant has it. Shared with the
+    /// template whenever it is the template's: one copy per group, not one per member.
+    pub lines: Arc<Lines>,
     /// SKUs of the template the user holds no assignment of yet.
     pub new_seats: Vec<SkuIdx>,
+}
+
+impl GroupAssignment {
+    /// Every plan the assignment gives.
+    pub fn plans(&self) -> &PlanSet {
+        &self.lines.plans
+    }
+}
+
+/// (SKU, enabled plans) per template line, and the plans of all of them together. Derefs to
+/// the lines.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Lines {
+    lines: Box<[(SkuIdx, PlanSet)]>,
+    plans: PlanSet,
+}
+
+impl Lines {
+    pub fn new(lines: Vec<(SkuIdx, PlanSet)>) -> Lines {
+        let mut plans = PlanSet::new();
+        for (_, p) in &lines {
+            plans.union_with(p);
+        }
+        Lines {
+            lines: lines.into(),
+            plans,
+        }
+    }
+
+    pub fn plans(&self) -> &PlanSet {
+        &self.plans
+    }
+}
+
+impl std::ops::Deref for Lines {
+    type Target = [(SkuIdx, PlanSet)];
+    fn deref(&self) -> &Self::Target {
+        &self.lines
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,8 +206,9 @@ pub enum Verdict {
     },
     Blocked {
         reason: Reason,
-        /// Plans it enables that no healthy or predicted group gives.
-        uncovered: PlanSet,
+        /// Plans it enables that no healthy or predicted group gives. Boxed: most directs are
+        /// removable, and an inline set would make every verdict as big as a blocked one.
+        uncovered: Box<PlanSet>,
         /// The group whose failure is the reason, when there is one.
         group: Option<GroupIdx>,
         evidence: Option<Box<Evidence>>,
@@ -189,8 +227,15 @@ impl Verdict {
 pub struct DirectVerdict {
     pub assignment: AssignmentIdx,
     pub sku: SkuIdx,
-    pub enabled: PlanSet,
     pub verdict: Verdict,
+}
+
+impl DirectVerdict {
+    /// The plans the direct assignment enables. Worked out when asked, not stored: a million
+    /// users hold nearly two million of these, and the assignment has what it takes.
+    pub fn enabled(&self, t: &crate::model::Tenant) -> PlanSet {
+        t.enabled(self.sku, &t.assignments[self.assignment.ix()].disabled)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -244,9 +289,9 @@ mod tests {
     #[test]
     fn per_user_records_stay_small() {
         assert!(std::mem::size_of::<GroupStatus>() <= 16);
-        assert!(std::mem::size_of::<Verdict>() <= 72);
-        assert!(std::mem::size_of::<DirectVerdict>() <= 120);
-        assert!(std::mem::size_of::<GroupAssignment>() <= 104);
+        assert!(std::mem::size_of::<Verdict>() <= 40);
+        assert!(std::mem::size_of::<DirectVerdict>() <= 48);
+        assert!(std::mem::size_of::<GroupAssignment>() <= 56);
         assert!(std::mem::size_of::<UserOutcome>() <= 168);
     }
 }

@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 /// What a group's template gives, computed once per group rather than once per member.
 struct TemplateFacts {
-    lines: Arc<[(SkuIdx, PlanSet)]>,
-    plans: PlanSet,
+    lines: Arc<Lines>,
     excluded: PlanSet,
     /// Check 3 fails for every member.
     dependency: Option<Evidence>,
@@ -25,14 +24,13 @@ fn template_facts(t: &Tenant) -> Vec<Option<TemplateFacts>> {
             if lines.is_empty() {
                 return None;
             }
-            let lines_en: Vec<(SkuIdx, PlanSet)> = lines
-                .iter()
-                .map(|l| (l.sku, t.enabled(l.sku, &l.disabled)))
-                .collect();
-            let mut plans = PlanSet::new();
-            for (_, p) in &lines_en {
-                plans.union_with(p);
-            }
+            let lines = Lines::new(
+                lines
+                    .iter()
+                    .map(|l| (l.sku, t.enabled(l.sku, &l.disabled)))
+                    .collect(),
+            );
+            let plans = lines.plans();
             let excluded = t.rules.excluded_by(&plans);
             let dependency = t
                 .rules
@@ -56,8 +54,7 @@ fn template_facts(t: &Tenant) -> Vec<Option<TemplateFacts>> {
                 }
             });
             Some(TemplateFacts {
-                lines: lines_en.into(),
-                plans,
+                lines: Arc::new(lines),
                 excluded,
                 dependency,
                 self_conflict,
@@ -220,7 +217,6 @@ fn first_pass(
             groups.push(GroupAssignment {
                 group: g,
                 status: GroupStatus::Failing(Box::new(ev)),
-                plans: f.plans.clone(),
                 lines,
                 new_seats: Vec::new(),
             });
@@ -236,19 +232,14 @@ fn first_pass(
                 .iter()
                 .map(|a| (a.sku, t.enabled(a.sku, &a.disabled)))
                 .collect();
-            let lines: Arc<[(SkuIdx, PlanSet)]> = if *own == *f.lines {
+            let lines = if own[..] == f.lines[..] {
                 f.lines.clone()
             } else {
-                own.into()
+                Arc::new(Lines::new(own))
             };
-            let mut plans = PlanSet::new();
-            for (_, p) in lines.iter() {
-                plans.union_with(p);
-            }
             groups.push(GroupAssignment {
                 group: g,
                 status: GroupStatus::Healthy,
-                plans,
                 lines,
                 new_seats: Vec::new(),
             });
@@ -263,7 +254,6 @@ fn first_pass(
         groups.push(GroupAssignment {
             group: g,
             status: GroupStatus::Predicted,
-            plans: f.plans.clone(),
             lines: f.lines.clone(),
             new_seats,
         });
@@ -288,7 +278,7 @@ fn first_pass(
                 plans: PlanSet::new(),
             }),
             Some(c) => {
-                let plans = t.rules.unavailable_in(&f.plans, c);
+                let plans = t.rules.unavailable_in(&f.lines.plans(), c);
                 (!plans.is_empty()).then_some(Evidence::Location {
                     location: Some(c),
                     plans,
@@ -326,7 +316,8 @@ fn conflict(
         return Some(ev.clone());
     }
     let culprit = |q| {
-        f.plans
+        f.lines
+            .plans()
             .iter()
             .find(|&p| {
                 t.rules
@@ -357,7 +348,7 @@ fn conflict(
         if other.group == g {
             continue;
         }
-        if let Some(q) = f.excluded.intersection(&other.plans).iter().next() {
+        if let Some(q) = f.excluded.intersection(other.plans()).iter().next() {
             return Some(Evidence::Conflict {
                 plan: culprit(q),
                 excludes: q,
@@ -388,7 +379,7 @@ fn finish_user(t: &Tenant, seats: &[SeatUse], u: UserIdx, uo: &mut UserOutcome, 
     }
     let mut group_plans = PlanSet::new();
     for ga in uo.groups.iter().filter(|g| g.status.is_ok()) {
-        group_plans.union_with(&ga.plans);
+        group_plans.union_with(&ga.plans());
     }
     // Groups only add: whatever the user gains, the groups give (SPEC §3.3 GAINS).
     let gains = !group_plans.minus(&uo.before).is_empty();
@@ -404,7 +395,7 @@ fn finish_user(t: &Tenant, seats: &[SeatUse], u: UserIdx, uo: &mut UserOutcome, 
             if gains && exact {
                 verdict = Verdict::Blocked {
                     reason: Reason::Gains,
-                    uncovered: PlanSet::new(),
+                    uncovered: Box::default(),
                     group: None,
                     evidence: None,
                     nested_via: None,
@@ -414,7 +405,6 @@ fn finish_user(t: &Tenant, seats: &[SeatUse], u: UserIdx, uo: &mut UserOutcome, 
         directs.push(DirectVerdict {
             assignment: ai,
             sku: a.sku,
-            enabled,
             verdict,
         });
     }
@@ -445,7 +435,7 @@ fn verdict(
     if uncovered.is_empty() {
         let covered_by = groups
             .iter()
-            .filter(|g| g.status.is_ok() && g.plans.intersects(enabled))
+            .filter(|g| g.status.is_ok() && g.plans().intersects(enabled))
             .map(|g| g.group)
             .collect();
         return Verdict::Removable {
@@ -456,17 +446,17 @@ fn verdict(
     // A failing group that would have covered some of the gap is the reason.
     let failing = groups
         .iter()
-        .filter(|g| !g.status.is_ok() && g.plans.intersects(&uncovered))
+        .filter(|g| !g.status.is_ok() && g.plans().intersects(&uncovered))
         .max_by_key(|g| {
             (
-                g.plans.intersection(&uncovered).len(),
+                g.plans().intersection(&uncovered).len(),
                 std::cmp::Reverse(g.group),
             )
         });
     if let Some(g) = failing {
         return Verdict::Blocked {
             reason: g.status.reason().unwrap_or(Reason::NotCovered),
-            uncovered,
+            uncovered: Box::new(uncovered),
             group: Some(g.group),
             evidence: g.status.evidence().cloned().map(Box::new),
             nested_via: None,
@@ -477,12 +467,12 @@ fn verdict(
     // shared plan — RMS_S_ENTERPRISE sits in E3 and in EMS — does not make EMS's group an E3 group.
     let related = groups.iter().any(|g| {
         g.lines.iter().any(|(s, _)| *s == sku)
-            || 2 * g.plans.intersection(enabled).len() > enabled.len()
+            || 2 * g.plans().intersection(enabled).len() > enabled.len()
     });
     if related {
         return Verdict::Blocked {
             reason: Reason::NotCovered,
-            uncovered,
+            uncovered: Box::new(uncovered),
             group: None,
             evidence: None,
             nested_via: None,
@@ -490,7 +480,7 @@ fn verdict(
     }
     Verdict::Blocked {
         reason: Reason::NotMember,
-        uncovered,
+        uncovered: Box::new(uncovered),
         group: None,
         evidence: None,
         nested_via: nested_via(t, u, enabled),

@@ -53,7 +53,7 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
     };
     let mut plan = build(t, &outcome, &options);
     phases.mark("waves");
-    inject_fault_for_tests(&outcome, &mut plan);
+    inject_fault_for_tests(t, &outcome, &mut plan);
     // The replay runs while the files that do not depend on it are written into the hidden
     // folder: its checks are mostly one sequential pass, which leaves a core to the writers.
     // A broken invariant still publishes nothing (exit 3): the hidden folder is removed.
@@ -88,7 +88,7 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
 /// Debug builds only: `LICSHIFT_FAULT=unsafe-removal` slips a blocked direct assignment into
 /// wave 1, so a test can see the replay refuse the plan (exit 3, nothing written).
 #[cfg(debug_assertions)]
-fn inject_fault_for_tests(o: &crate::engine::Outcome, plan: &mut Plan) {
+fn inject_fault_for_tests(t: &crate::model::Tenant, o: &crate::engine::Outcome, plan: &mut Plan) {
     if std::env::var("LICSHIFT_FAULT").as_deref() != Ok("unsafe-removal") {
         return;
     }
@@ -96,7 +96,7 @@ fn inject_fault_for_tests(o: &crate::engine::Outcome, plan: &mut Plan) {
         if let Some(d) = uo
             .directs
             .iter()
-            .find(|d| !d.verdict.is_removable() && !d.enabled.minus(&uo.group_plans).is_empty())
+            .find(|d| !d.verdict.is_removable() && !d.enabled(t).minus(&uo.group_plans).is_empty())
         {
             let user = crate::model::UserIdx(u as u32);
             let removal = Removal {
@@ -121,4 +121,4 @@ fn inject_fault_for_tests(o: &crate::engine::Outcome, plan: &mut Plan) {
 }
 
 #[cfg(not(debug_assertions))]
-fn inject_fault_for_tests(_: &crate::engine::Outcome, _: &mut Plan) {}
+fn inject_fault_for_tests(_: &crate::model::Tenant, _: &crate::engine::Outcome, _: &mut Plan) {}

@@ -79,7 +79,7 @@ fn covering(t: &Tenant, o: &Outcome, r: &Resolved) -> Vec<GroupIdx> {
     o.users[r.user.ix()]
         .groups
         .iter()
-        .filter(|g| g.status.is_ok() && g.plans.intersects(&enabled))
+        .filter(|g| g.status.is_ok() && g.plans().intersects(&enabled))
         .map(|g| g.group)
         .collect()
 }

@@ -385,7 +385,7 @@ fn check_plan(t: &Tenant, o: &Outcome, resolved: &[Resolved]) -> Vec<Violation> 
             .iter()
             .filter(|g| {
                 g.status.is_ok()
-                    && g.plans
+                    && g.plans()
                         .intersects(&t.enabled(r.sku, &t.assignments[r.assignment.ix()].disabled))
             })
             .map(|g| g.group)

@@ -212,7 +212,7 @@ proptest! {
             // Only the groups the engine relies on: healthy or predicted to succeed.
             let mut groups = PlanSet::new();
             for g in uo.groups.iter().filter(|g| g.status.is_ok()) {
-                groups.union_with(&g.plans);
+                groups.union_with(g.plans());
             }
             let after = effective(&t, u, &removed, &groups);
             prop_assert!(before.is_subset(&after), "user {} loses {:?}", u.0, before.minus(&after));
