@@ -20,7 +20,9 @@ pub use columns::norm;
 pub use text::{decode, sniff_delimiter, unclosed_quote};
 
 use crate::diag::{quote, Code, Origin, Problem, Problems, SourceNames};
-use crate::model::{GroupIdx, Guid, IdMap, InputFile, PlanIdx, RuleSpec, SkuIdx, Tenant, UserIdx};
+use crate::model::{
+    GroupIdx, Guid, IdMap, InputFile, PlanIdx, PlanSet, RuleSpec, SkuIdx, Tenant, UserIdx,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -418,6 +420,9 @@ fn load_located(
     })
 }
 
+/// Departments looked up by comparison before hashing (`Lookup::department`).
+const FEW_DEPARTMENTS: usize = 16;
+
 /// Lookup tables built while reading; hash maps serve lookups only, never output order.
 #[derive(Default)]
 pub(crate) struct Lookup {
@@ -430,8 +435,13 @@ pub(crate) struct Lookup {
     last_user: Option<(Guid, UserIdx)>,
     /// Built on first use: exports that name users by id never pay for it.
     user_by_upn: Option<upn::UpnIndex>,
-    /// Departments, one shared copy each: a handful of values over a million users.
+    /// Departments, one shared copy each: a handful of values over a million users. The first
+    /// few are looked up without hashing.
+    few_departments: Vec<std::sync::Arc<str>>,
     departments: std::collections::HashSet<std::sync::Arc<str>>,
+    /// Disabled-plan sets, one shared copy each; the empty one, most assignments', apart.
+    disabled_sets: std::collections::HashSet<std::sync::Arc<PlanSet>>,
+    no_plans: std::sync::Arc<PlanSet>,
     group_by_id: IdMap<Guid, GroupIdx>,
     group_by_name: HashMap<String, Vec<GroupIdx>>,
     /// From the catalog: friendly plan name and plan name → plan id; product names by SKU id.
@@ -449,12 +459,34 @@ impl Lookup {
 
     /// The shared copy of a department name.
     pub fn department(&mut self, name: &str) -> std::sync::Arc<str> {
-        if let Some(d) = self.departments.get(name) {
+        // Most tenants have a handful of departments: comparing a name with each of the first
+        // few is cheaper than hashing it, once per user.
+        if let Some(d) = self.few_departments.iter().find(|d| ***d == *name) {
             return d.clone();
         }
         let d: std::sync::Arc<str> = name.into();
+        if self.few_departments.len() < FEW_DEPARTMENTS {
+            self.few_departments.push(d.clone());
+            return d;
+        }
+        if let Some(d) = self.departments.get(name) {
+            return d.clone();
+        }
         self.departments.insert(d.clone());
         d
+    }
+
+    /// The shared copy of a disabled-plan set.
+    pub fn disabled_set(&mut self, set: PlanSet) -> std::sync::Arc<PlanSet> {
+        if set.is_empty() {
+            return self.no_plans.clone();
+        }
+        if let Some(s) = self.disabled_sets.get(&set) {
+            return s.clone();
+        }
+        let s = std::sync::Arc::new(set);
+        self.disabled_sets.insert(s.clone());
+        s
     }
 }
 

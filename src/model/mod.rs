@@ -136,7 +136,9 @@ pub struct Assignment {
     pub user: UserIdx,
     pub sku: SkuIdx,
     pub source: Source,
-    pub disabled: PlanSet,
+    /// Shared with every assignment that disables the same plans: a tenant has a few dozen
+    /// such sets over millions of assignments.
+    pub disabled: std::sync::Arc<PlanSet>,
     pub state: State,
     pub error: Option<LicenseError>,
     pub origin: Origin,

@@ -99,7 +99,12 @@ fn shape(t: &Tenant, o: &Outcome, u: UserIdx) -> Shape {
     let mut groups = Vec::new();
     for d in &o.users[u.ix()].directs {
         if let Verdict::Removable { covered_by, .. } = &d.verdict {
-            skus.push((d.sku, t.assignments[d.assignment.ix()].disabled.clone()));
+            // A copy, not another reference: two threads counting references to one shared set
+            // would fight over its cache line.
+            skus.push((
+                d.sku,
+                PlanSet::clone(&t.assignments[d.assignment.ix()].disabled),
+            ));
             groups.extend(covered_by.iter().copied());
         }
     }

@@ -6,7 +6,7 @@ use crate::diag::{quote, Code, Problem};
 use crate::ingest::cells::{self, clean, name_key};
 use crate::ingest::table::Table;
 use crate::ingest::Ctx;
-use crate::model::{Assignment, Source};
+use crate::model::{Assignment, PlanSet, Source};
 
 const USER_ID: usize = 0;
 const UPN: usize = 1;
@@ -118,10 +118,10 @@ pub(crate) fn assignments(ctx: &mut Ctx, table: &Table) -> u64 {
             };
             let disabled = match cols.get(DISABLED) {
                 Some(c) => match resolve_plans(ctx, table, row, c, Some(sku)) {
-                    Some(s) => s,
+                    Some(s) => ctx.idx.disabled_set(s),
                     None => return,
                 },
-                None => Default::default(),
+                None => ctx.idx.disabled_set(PlanSet::new()),
             };
             let raw_state = get(row, &cols, STATE);
             let Some(state) = cells::state(raw_state) else {
