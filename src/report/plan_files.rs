@@ -161,6 +161,7 @@ fn write_scripts(spool: &Spool, t: &Tenant, plan: &Plan, dir: &Path) -> io::Resu
     use rayon::prelude::*;
     // One file per script: waves render on every core, in no order that shows.
     std::fs::create_dir_all(dir.join("scripts"))?;
+    let cells = powershell::ScriptCells::new(t);
     // A buffer per worker, reused: fresh ones would fault in new pages each time (the spool
     // recycles the windows).
     plan.waves
@@ -169,9 +170,9 @@ fn write_scripts(spool: &Spool, t: &Tenant, plan: &Plan, dir: &Path) -> io::Resu
             for rollback in [false, true] {
                 buf.clear();
                 if rollback {
-                    powershell::rollback_script(buf, t, wave);
+                    powershell::rollback_script(buf, t, &cells, wave);
                 } else {
-                    powershell::wave_script(buf, t, wave);
+                    powershell::wave_script(buf, t, &cells, wave);
                 }
                 let rel = powershell::script_name(wave.number, rollback);
                 let mut f = create(spool, dir, &rel)?;

@@ -133,7 +133,7 @@ pub fn ps_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'\'');
     // Every quote character is `'` or starts with 0xE2 (U+2018–U+201B): without either, the
     // text goes in as it is.
-    if !s.bytes().any(|b| b == b'\'' || b == 0xE2) {
+    if memchr::memchr2(b'\'', 0xE2, s.as_bytes()).is_none() {
         buf.extend_from_slice(s.as_bytes());
         buf.push(b'\'');
         return;
