@@ -77,15 +77,24 @@ pub fn replay(t: &Tenant, o: &Outcome, plan: &Plan) -> Result<Checked> {
     let mut state: Vec<Vec<Held>> = (0..t.users.len())
         .into_par_iter()
         .map(|u| {
-            t.user_assignments(UserIdx(u as u32))
-                .map(|(ai, a)| Held {
-                    sku: a.sku,
-                    source: a.source,
-                    gives: Gives::Assignment(ai),
-                    provides: a.state.provides_plans(),
-                    removed: false,
-                })
-                .collect()
+            // Room for what prepare adds too: growing a million lists then costs a million
+            // reallocations.
+            let predicted: usize = o.users[u]
+                .groups
+                .iter()
+                .filter(|g| g.status == GroupStatus::Predicted)
+                .map(|g| g.lines.len())
+                .sum();
+            let mut held =
+                Vec::with_capacity(t.user_assignments(UserIdx(u as u32)).count() + predicted);
+            held.extend(t.user_assignments(UserIdx(u as u32)).map(|(ai, a)| Held {
+                sku: a.sku,
+                source: a.source,
+                gives: Gives::Assignment(ai),
+                provides: a.state.provides_plans(),
+                removed: false,
+            }));
+            held
         })
         .collect();
     let now = |u: usize, state: &[Vec<Held>]| effective(t, &o.users[u], &state[u]);
@@ -127,8 +136,6 @@ pub fn replay(t: &Tenant, o: &Outcome, plan: &Plan) -> Result<Checked> {
             })
             .filter(|h| !held.iter().any(|x| x.sku == h.sku && x.source == h.source))
             .collect();
-        // Exactly what is added: a million users' states are held until the last wave.
-        held.reserve_exact(add.len());
         held.extend(add);
     });
     let bad = (0..t.users.len())
