@@ -190,9 +190,13 @@ pub fn plan_report(
             "{} users. The first ones:\n\n| user | gains |\n|---|---|",
             gains.len()
         );
-        let mut shown: Vec<usize> = gains.clone();
-        shown.sort_by_key(|&u| t.users[u].upn.to_lowercase());
-        for &u in shown.iter().take(10) {
+        // The first ten by user principal name: the plan has every user in that order already.
+        let shown = plan
+            .by_upn
+            .iter()
+            .map(|u| u.ix())
+            .filter(|&u| !o.users[u].gains().is_empty());
+        for u in shown.take(10) {
             let _ = writeln!(
                 s,
                 "| {} | {} |",
