@@ -328,6 +328,13 @@ impl DiskFile {
     /// with unless these were the last: the same one when written here, a spare when the
     /// spool took it.
     fn hand_over(&mut self, last: bool) -> io::Result<()> {
+        // Checked before the window leaves: a caller that goes on writing after an error
+        // must find a window to write into, not a placeholder.
+        if let Some((_, shared)) = &self.spool {
+            if shared.failed.load(Ordering::Relaxed) {
+                return Err(io::Error::other("an earlier write of this folder failed"));
+            }
+        }
         let job = Job {
             target: Arc::clone(&self.target),
             window: std::mem::replace(&mut self.window, Window::none()),
@@ -339,9 +346,6 @@ impl DiskFile {
         self.len = 0;
         match &self.spool {
             Some((to_writers, shared)) => {
-                if shared.failed.load(Ordering::Relaxed) {
-                    return Err(io::Error::other("an earlier write of this folder failed"));
-                }
                 if !last {
                     self.window = shared.take_spare();
                 }
