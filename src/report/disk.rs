@@ -40,13 +40,13 @@ const WINDOW: usize = 2 << 20;
 const QUEUE: usize = 4;
 
 /// An aligned scratch window of `WINDOW` bytes, reusable from file to file.
-pub struct Window {
+struct Window {
     raw: Vec<u8>,
     start: usize,
 }
 
 impl Window {
-    pub fn new() -> Window {
+    fn new() -> Window {
         // Over-allocate and start at the first aligned byte: safe code, and the Vec never
         // grows, so the window never moves.
         let raw = vec![0u8; WINDOW + ALIGN];
