@@ -21,7 +21,8 @@ pub use text::{decode, sniff_delimiter, unclosed_quote};
 
 use crate::diag::{quote, Code, Origin, Problem, Problems, SourceNames};
 use crate::model::{
-    GroupIdx, Guid, IdMap, InputFile, PlanIdx, PlanSet, RuleSpec, SkuIdx, Tenant, UserIdx,
+    DepartmentIdx, GroupIdx, Guid, IdMap, InputFile, PlanIdx, PlanSet, RuleSpec, SkuIdx, Tenant,
+    UserIdx,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -435,10 +436,8 @@ pub(crate) struct Lookup {
     last_user: Option<(Guid, UserIdx)>,
     /// Built on first use: exports that name users by id never pay for it.
     user_by_upn: Option<upn::UpnIndex>,
-    /// Departments, one shared copy each: a handful of values over a million users. The first
-    /// few are looked up without hashing.
-    few_departments: Vec<std::sync::Arc<str>>,
-    departments: std::collections::HashSet<std::sync::Arc<str>>,
+    /// Departments beyond the first few (which are found by comparison, `department`).
+    departments: HashMap<Box<str>, DepartmentIdx>,
     /// Disabled-plan sets, one shared copy each; the empty one, most assignments', apart.
     disabled_sets: std::collections::HashSet<std::sync::Arc<PlanSet>>,
     no_plans: std::sync::Arc<PlanSet>,
@@ -457,22 +456,25 @@ impl Lookup {
             .get_or_insert_with(|| upn::UpnIndex::build(users))
     }
 
-    /// The shared copy of a department name.
-    pub fn department(&mut self, name: &str) -> std::sync::Arc<str> {
+    /// The index of a department name in `names` (the tenant's), added when new.
+    pub fn department(&mut self, names: &mut Vec<Box<str>>, name: &str) -> DepartmentIdx {
+        if names.is_empty() {
+            names.push("".into());
+        }
         // Most tenants have a handful of departments: comparing a name with each of the first
         // few is cheaper than hashing it, once per user.
-        if let Some(d) = self.few_departments.iter().find(|d| ***d == *name) {
-            return d.clone();
+        let few = names.len().min(FEW_DEPARTMENTS);
+        if let Some(i) = names[..few].iter().position(|d| **d == *name) {
+            return DepartmentIdx(i as u32);
         }
-        let d: std::sync::Arc<str> = name.into();
-        if self.few_departments.len() < FEW_DEPARTMENTS {
-            self.few_departments.push(d.clone());
+        if let Some(&d) = self.departments.get(name) {
             return d;
         }
-        if let Some(d) = self.departments.get(name) {
-            return d.clone();
+        let d = DepartmentIdx(names.len() as u32);
+        names.push(name.into());
+        if names.len() > FEW_DEPARTMENTS {
+            self.departments.insert(name.into(), d);
         }
-        self.departments.insert(d.clone());
         d
     }
 

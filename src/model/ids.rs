@@ -177,6 +177,16 @@ index_type!(
     /// Index into `Tenant::assignments`.
     AssignmentIdx
 );
+index_type!(
+    /// Index into `Tenant::departments`; 0 is "no department".
+    DepartmentIdx
+);
+
+impl Default for DepartmentIdx {
+    fn default() -> Self {
+        DepartmentIdx(0)
+    }
+}
 
 #[cfg(test)]
 mod tests {

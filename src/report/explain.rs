@@ -21,10 +21,9 @@ pub fn render(t: &Tenant, o: &Outcome, u: UserIdx) -> String {
         s,
         "  display name: {}; department: {}; usage location: {loc}; account {}",
         user.display_name,
-        if user.department.is_empty() {
-            "-"
-        } else {
-            &user.department
+        match t.department(user.department) {
+            "" => "-",
+            d => d,
         },
         if user.account_enabled {
             "enabled"

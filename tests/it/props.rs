@@ -73,7 +73,7 @@ fn tenant(seed: u64) -> Tenant {
             display_name: String::new(),
             location,
             account_enabled: r.chance(90),
-            department: "".into(),
+            department: Default::default(),
             wave_key: None,
             origin: Origin::default(),
         });

@@ -120,7 +120,7 @@ pub(crate) fn users(ctx: &mut Ctx, table: &Table) -> u64 {
         if let Some(m) = ctx.idx.user_by_upn.as_mut() {
             m.insert(&key, u);
         }
-        let department = ctx.idx.department(clean(get(row, &cols, DEPARTMENT)));
+        let department = ctx.idx.department(&mut ctx.t.departments, clean(get(row, &cols, DEPARTMENT)));
         ctx.t.users.push(User {
             id,
             upn,
