@@ -259,20 +259,32 @@ impl Tenant {
     /// listing licshift writes.
     pub fn user_order(&self) -> Vec<UserIdx> {
         use rayon::prelude::*;
-        let mut v: Vec<UserIdx> = (0..self.users.len() as u32).map(UserIdx).collect();
+        // Sorting a million names by the names themselves fetched two scattered strings per
+        // comparison, twenty million times. Their first 16 bytes, as a number, decide nearly
+        // every comparison from one contiguous array; only names that share those bytes are
+        // compared whole. Zero padding keeps the number's order the names' order: a name that
+        // ends sooner is a prefix of the other, or already differs from it.
         // Most UPNs are lower-case ASCII already: those are compared as they stand, without a
         // lower-cased copy of each.
-        v.par_sort_by_cached_key(|u| {
-            let upn = &self.users[u.ix()].upn;
-            let key: std::borrow::Cow<str> =
-                if upn.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
-                    upn.into()
-                } else {
-                    upn.to_lowercase().into()
-                };
-            (key, self.users[u.ix()].id)
-        });
-        v
+        let mut keys: Vec<(u128, std::borrow::Cow<str>, Guid, UserIdx)> = self
+            .users
+            .par_iter()
+            .enumerate()
+            .map(|(i, user)| {
+                let upn = &user.upn;
+                let key: std::borrow::Cow<str> =
+                    if upn.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+                        upn.into()
+                    } else {
+                        upn.to_lowercase().into()
+                    };
+                (name_prefix(&key), key, user.id, UserIdx(i as u32))
+            })
+            .collect();
+        // Ids are unique (a second user with one is refused at ingest), so no two keys are
+        // equal and an unstable sort has one result.
+        keys.par_sort_unstable();
+        keys.into_iter().map(|k| k.3).collect()
     }
 
     pub fn membership_count(&self) -> usize {
@@ -316,6 +328,15 @@ impl Tenant {
     }
 }
 
+/// The first 16 bytes of `name`, zero-padded, as a big-endian number: comparing two of them
+/// orders two names as comparing the names does, or ties.
+fn name_prefix(name: &str) -> u128 {
+    let mut b = [0u8; 16];
+    let n = name.len().min(16);
+    b[..n].copy_from_slice(&name.as_bytes()[..n]);
+    u128::from_be_bytes(b)
+}
+
 fn csr_starts(n: usize, keys: impl Iterator<Item = UserIdx>) -> Vec<u32> {
     let mut counts = vec![0u32; n + 1];
     for k in keys {
@@ -344,6 +365,59 @@ mod tests {
             "{}",
             std::mem::size_of::<Assignment>()
         );
+    }
+
+    /// The prefix order agrees with the names' order wherever it does not tie.
+    #[test]
+    fn name_prefixes_order_as_names_do() {
+        let names = [
+            "",
+            "a",
+            "a\u{0}",
+            "a\u{1}",
+            "ab",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnoq",
+            "zoë@x",
+            "zo@x",
+            "\u{7f}",
+            "é",
+        ];
+        for a in names {
+            for b in names {
+                let (pa, pb) = (name_prefix(a), name_prefix(b));
+                if pa != pb {
+                    assert_eq!(pa.cmp(&pb), a.cmp(b), "{a:?} {b:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn users_are_ordered_by_name_without_case_then_id() {
+        let mut t = Tenant::default();
+        for (id, upn) in [
+            (3, "b@x"),
+            (1, "B@x"),
+            (2, "a@x"),
+            (4, "abcdefghijklmnopz@x"),
+            (5, "ABCDEFGHIJKLMNOPa@x"),
+        ] {
+            t.users.push(User {
+                id: Guid(id),
+                upn: upn.into(),
+                display_name: String::new(),
+                location: None,
+                account_enabled: true,
+                department: DepartmentIdx::default(),
+                wave_key: None,
+                origin: Origin::default(),
+            });
+        }
+        let order: Vec<u32> = t.user_order().iter().map(|u| u.0).collect();
+        // a@x, abc…pa@x, abc…pz@x, then the two b@x by id.
+        assert_eq!(order, vec![2, 4, 3, 1, 0]);
     }
 
     #[test]
