@@ -82,11 +82,14 @@ impl Rules {
                         }
                     }
                 }
-                // A prerequisite the tenant does not have can never be met: keep the
-                // requirement with an empty set of alternatives.
-                RuleKind::Requires => requires[p.ix()].push(PlanSet::from_iter_idx(
-                    spec.others.iter().filter_map(|o| index(o.0)),
-                )),
+                // Only the prerequisites the tenant has count; a requirement none of whose
+                // alternatives the tenant has names only absent plans and is inert (SPEC §3.4).
+                RuleKind::Requires => {
+                    let alts = PlanSet::from_iter_idx(spec.others.iter().filter_map(|o| index(o.0)));
+                    if !alts.is_empty() {
+                        requires[p.ix()].push(alts);
+                    }
+                }
                 RuleKind::UnavailableIn => {
                     unavailable[p.ix()].extend(spec.countries.iter().copied())
                 }

@@ -115,6 +115,8 @@ scenarios! {
     member_only_through_nested_group => "nested-group";
     direct_assignment_in_error_state => "direct-in-error";
     disabled_user_is_planned_like_any_other => "disabled-user";
+    proposed_group_named_only_in_templates_and_members => "proposed-group-by-name";
+    rules_naming_absent_plans_are_inert => "rules-name-absent-plans";
 }
 
 #[test]

@@ -172,8 +172,6 @@ pub(crate) fn templates(ctx: &mut Ctx, table: &Table) -> u64 {
     };
     let mut pending = Vec::new();
     let n = table.for_each_row(|p| pending.push(p), |row| {
-        let Some(group) = resolve_group(ctx, table, row, &cols, T_GROUP_ID, T_GROUP_NAME) else { return };
-        let Some(sku) = resolve_sku(ctx, table, row, &cols, T_SKU_ID, T_PART) else { return };
         let raw_status = get(row, &cols, T_STATUS);
         let status = match name_key(raw_status).as_str() {
             "" | "proposed" | "new" => TemplateStatus::Proposed,
@@ -183,6 +181,13 @@ pub(crate) fn templates(ctx: &mut Ctx, table: &Table) -> u64 {
                 return;
             }
         };
+        if status == TemplateStatus::Proposed && clean(get(row, &cols, T_GROUP_ID)).is_empty() {
+            if let Some(c) = cols.get(T_GROUP_NAME) {
+                new_group(ctx, table, row, c);
+            }
+        }
+        let Some(group) = resolve_group(ctx, table, row, &cols, T_GROUP_ID, T_GROUP_NAME) else { return };
+        let Some(sku) = resolve_sku(ctx, table, row, &cols, T_SKU_ID, T_PART) else { return };
         let dis = cols.get(T_DISABLED).filter(|&c| !clean(row.get(c)).is_empty());
         let en = cols.get(T_ENABLED).filter(|&c| !clean(row.get(c)).is_empty());
         let disabled = match (dis, en) {
@@ -218,6 +223,74 @@ pub(crate) fn templates(ctx: &mut Ctx, table: &Table) -> u64 {
         ctx.problems.push(p);
     }
     n
+}
+
+/// A proposed template line names a group that exists nowhere yet: it is a new group the
+/// prepare stage creates, named only where it is used (SPEC §2). A name close to an existing
+/// group's is more likely a typo than a new group, so it is warned about.
+fn new_group(ctx: &mut Ctx, table: &Table, row: &crate::ingest::table::Row, col: usize) {
+    let name = clean(row.get(col));
+    let key = name_key(name);
+    if key.is_empty() || ctx.idx.group_by_name.contains_key(&key) {
+        return;
+    }
+    if let Some(near) = nearest_group(ctx, &key) {
+        let p = Problem::warning(
+            Code::UnknownGroup,
+            format!(
+                "group {} is in no groups file, so the plan creates it as a new group; did you mean {}?",
+                quote(name),
+                quote(&near)
+            ),
+        )
+        .help("a proposed template line may name a group that does not exist yet; correct the name if it should be the existing group");
+        ctx.cell(table, row, col, p, "new group");
+    }
+    let gi = GroupIdx(ctx.t.groups.len() as u32);
+    ctx.idx.group_by_name.entry(key).or_default().push(gi);
+    ctx.t.groups.push(Group {
+        id: None,
+        name: name.to_string(),
+        security_enabled: None,
+        processing_state: None,
+        origin: row.origin,
+    });
+    ctx.t.templates.push(Vec::new());
+}
+
+/// The existing group whose name is within a typo of `key` (a lower-cased name): the same but
+/// for spaces, `-` and `_`, or a small edit distance away. Only groups with an id count: a
+/// proposed group is no existing name to mistype.
+fn nearest_group(ctx: &Ctx, key: &str) -> Option<String> {
+    let squash = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-' && *c != '_')
+            .collect()
+    };
+    let want = squash(key);
+    let allowed = if want.len() < 6 { 1 } else { 2 };
+    ctx.t
+        .groups
+        .iter()
+        .filter(|g| g.id.is_some())
+        .map(|g| (edit_distance(&squash(&name_key(&g.name)), &want), &g.name))
+        .filter(|(d, _)| *d <= allowed)
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
+        .map(|(_, n)| n.clone())
+}
+
+/// Levenshtein distance, one row at a time.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 const M_GROUP_ID: usize = 0;

@@ -227,10 +227,10 @@ pub(super) fn resolve_group(
                 } else {
                     Problem::error(
                         Code::UnknownGroup,
-                        format!("group {} is not in the groups file", quote(row.get(c))),
+                        format!("group {} is not in the groups file nor named by a proposed template line", quote(row.get(c))),
                     )
                 };
-                ctx.cell(table, row, c, p.help("every group a template or membership names must be in the groups file (a proposed group with an empty Id)"), "unknown group");
+                ctx.cell(table, row, c, p.help("a group must be in the groups file, or be named by a `proposed` template line (a new group the plan creates)"), "unknown group");
                 None
             }
             many => {

@@ -32,6 +32,9 @@ pub(crate) fn rules(ctx: &mut Ctx, table: &Table) -> u64 {
         return 0;
     };
     let mut pending = Vec::new();
+    // A rules file is shared knowledge, not an export of this tenant: plans it names that the
+    // tenant lacks, or names nobody knows, make one warning for the whole file.
+    let mut absent = Absent::default();
     let n = table.for_each_row(|p| pending.push(p), |row| {
         let raw_rule = clean(get(row, &cols, RULE));
         let (negated, word) = match raw_rule.strip_prefix('!') {
@@ -48,11 +51,12 @@ pub(crate) fn rules(ctx: &mut Ctx, table: &Table) -> u64 {
             }
         };
         let c_plan = cols.get(PLAN).unwrap_or(0);
-        let Some((plan, plan_name)) = plan_ref(ctx, get(row, &cols, PLAN)) else {
-            let raw = get(row, &cols, PLAN).to_string();
-            ctx.cell(table, row, c_plan, Problem::error(Code::UnknownPlan, format!("plan {} is not known", quote(&raw))).help("name the plan by servicePlanId, or by a name from the skus file or the catalog"), "unknown plan");
+        let raw_plan = clean(get(row, &cols, PLAN));
+        if raw_plan.is_empty() {
+            ctx.cell(table, row, c_plan, Problem::error(Code::MissingValue, "the rule names no plan"), "empty");
             return;
-        };
+        }
+        let plan = plan_ref(ctx, raw_plan);
         let c_other = cols.get(OTHER).unwrap_or(0);
         let items = match cells::list(get(row, &cols, OTHER)) {
             Ok(v) if !v.is_empty() => v,
@@ -65,11 +69,12 @@ pub(crate) fn rules(ctx: &mut Ctx, table: &Table) -> u64 {
                 return;
             }
         };
-        let mut spec = RuleSpec { kind, plan, plan_name, others: Vec::new(), countries: Vec::new(), negated, source: RuleSource::File(row.origin) };
+        let mut countries = Vec::new();
+        let mut others = Vec::new();
         for item in items {
             if kind == RuleKind::UnavailableIn {
                 match Country::parse(&item) {
-                    Some(c) => spec.countries.push(c),
+                    Some(c) => countries.push(c),
                     None => {
                         ctx.cell(table, row, c_other, Problem::error(Code::BadValue, format!("{} is not a two-letter country code", quote(&item))), "not a country");
                         return;
@@ -77,20 +82,107 @@ pub(crate) fn rules(ctx: &mut Ctx, table: &Table) -> u64 {
                 }
             } else {
                 match plan_ref(ctx, &item) {
-                    Some(o) => spec.others.push(o),
-                    None => {
-                        ctx.cell(table, row, c_other, Problem::error(Code::UnknownPlan, format!("plan {} is not known", quote(&item))), "unknown plan");
-                        return;
-                    }
+                    Some(o) => others.push(o),
+                    None => absent.unknown_name(&item),
                 }
             }
         }
-        ctx.file_rules.push(spec);
+        let Some((plan, plan_name)) = plan else {
+            absent.unknown_name(raw_plan);
+            absent.inert += 1;
+            return;
+        };
+        let in_tenant = |g: &Guid| ctx.idx.plan_by_id.contains_key(g);
+        for (g, name) in std::iter::once((&plan, &plan_name)).chain(others.iter().map(|(g, n)| (g, n))) {
+            if !in_tenant(g) {
+                absent.not_in_tenant(name);
+            }
+        }
+        // What the rule still says once the plans the tenant lacks are set aside: a rule left
+        // with nothing to relate is inert (SPEC §3.4), a `requires` keeps the alternatives
+        // that exist.
+        let live = in_tenant(&plan)
+            && match kind {
+                RuleKind::UnavailableIn => true,
+                _ => others.iter().any(|(g, _)| in_tenant(g)),
+            };
+        if !live && !negated {
+            absent.inert += 1;
+        }
+        if kind == RuleKind::Requires && live {
+            others.retain(|(g, _)| in_tenant(g));
+        }
+        if others.is_empty() && kind != RuleKind::UnavailableIn {
+            return;
+        }
+        ctx.file_rules.push(RuleSpec { kind, plan, plan_name, others, countries, negated, source: RuleSource::File(row.origin) });
     });
     for p in pending {
         ctx.problems.push(p);
     }
+    if let Some(p) = absent.warning(&table.name) {
+        ctx.problems.push(p);
+    }
     n
+}
+
+/// The plans a rules file names that this tenant has no use for.
+#[derive(Default)]
+struct Absent {
+    /// Known plans (by id, the catalog or the built-in rules) that no SKU of the tenant has.
+    missing: std::collections::BTreeSet<String>,
+    /// Names that resolve to no plan at all.
+    unknown: std::collections::BTreeSet<String>,
+    /// Rules left with nothing to act on.
+    inert: usize,
+}
+
+impl Absent {
+    fn not_in_tenant(&mut self, name: &str) {
+        self.missing.insert(name.to_string());
+    }
+
+    fn unknown_name(&mut self, raw: &str) {
+        self.unknown.insert(clean(raw).to_string());
+    }
+
+    fn warning(&self, file: &str) -> Option<Problem> {
+        if self.missing.is_empty() && self.unknown.is_empty() {
+            return None;
+        }
+        let few = |set: &std::collections::BTreeSet<String>| {
+            let mut s: Vec<String> = set.iter().take(5).map(|n| quote(n)).collect();
+            if set.len() > 5 {
+                s.push(format!("and {} more", set.len() - 5));
+            }
+            s.join(", ")
+        };
+        let mut parts = Vec::new();
+        if !self.missing.is_empty() {
+            parts.push(format!(
+                "{} plans that no SKU of the tenant has ({})",
+                self.missing.len(),
+                few(&self.missing)
+            ));
+        }
+        if !self.unknown.is_empty() {
+            parts.push(format!(
+                "{} names that match no plan of the tenant, the catalog or the built-in rules ({})",
+                self.unknown.len(),
+                few(&self.unknown)
+            ));
+        }
+        let msg = format!(
+            "the rules name {}; {} rules are inert for this tenant",
+            parts.join(" and "),
+            self.inert
+        );
+        Some(
+            Problem::warning(Code::UnknownPlan, msg)
+                .at(file.to_string())
+                .help("a rules file is shared knowledge: rules about plans this tenant lacks are kept and change nothing; check the spelling of the unknown names"),
+        )
+    }
 }
 
 /// A plan named in a rule: by id (it may be a plan the tenant lacks), by the tenant's plan
