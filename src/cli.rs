@@ -77,7 +77,16 @@ pub enum Command {
         /// Replace a non-empty --out folder.
         #[arg(long)]
         force: bool,
+        /// `csv` files, or the Graph `json` files `export-script` saves (plus templates.csv).
+        #[arg(long, value_enum, default_value_t = SnapshotFormat::Csv)]
+        format: SnapshotFormat,
     },
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Args, Debug, Clone, Default)]

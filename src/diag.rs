@@ -10,48 +10,167 @@ use miette::{
 use std::fmt;
 
 /// Where a record or a cell came from. `col` 0 means the whole row.
+///
+/// A record of a JSON file (`json`) is placed by its line, its index in the page or array that
+/// holds it, and its index in a list inside it (a user's `licenseAssignmentStates[2]`); those
+/// ride in `sub` and the high bits of `col`, which a CSV origin leaves at zero, so every
+/// origin stays 12 bytes (millions of records keep one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Origin {
     pub file: u16,
+    /// JSON only: `JSON_BIT`, `ARRAY_BIT` (the record sits in a top-level array, not in a page's
+    /// `value`) and the index + 1 in the record's inner list (0: none).
+    pub sub: u16,
     pub row: u32,
+    /// The column + 1; JSON: the column + 1 in the low 8 bits, the record's index + 1 in its
+    /// page or array above them (0: the record is a value of its own, JSON Lines).
     pub col: u32,
+}
+
+const JSON_BIT: u16 = 0x8000;
+const ARRAY_BIT: u16 = 0x4000;
+const SUB_MASK: u16 = 0x3FFF;
+const COL_BITS: u32 = 8;
+
+/// Where a JSON record stands in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JsonAt {
+    pub line: u32,
+    /// Index in the page's `value` (or the top-level array); `None` for a record that is a
+    /// value of its own.
+    pub index: Option<u32>,
+    pub array: bool,
+    /// Index in the record's inner list (servicePlans, licenseAssignmentStates, …).
+    pub sub: Option<u32>,
 }
 
 impl Origin {
     pub fn at_col(self, col: usize) -> Origin {
+        let col = col as u32 + 1;
+        let col = if self.sub & JSON_BIT != 0 {
+            (self.col & !((1 << COL_BITS) - 1)) | col.min((1 << COL_BITS) - 1)
+        } else {
+            col
+        };
+        Origin { col, ..self }
+    }
+
+    pub fn json(file: u16, at: JsonAt) -> Origin {
+        let item = at.index.map_or(0, |i| (i + 1).min(u32::MAX >> COL_BITS));
+        let sub = at
+            .sub
+            .map_or(0, |i| (i + 1).min(u32::from(SUB_MASK)) as u16);
         Origin {
-            col: col as u32 + 1,
-            ..self
+            file,
+            sub: JSON_BIT | if at.array { ARRAY_BIT } else { 0 } | sub,
+            row: at.line,
+            col: item << COL_BITS,
         }
     }
+
+    /// The JSON place of this origin and its column (0: the whole record), if it is one.
+    pub fn json_parts(self) -> Option<(JsonAt, u32)> {
+        if self.sub & JSON_BIT == 0 {
+            return None;
+        }
+        let item = self.col >> COL_BITS;
+        let sub = u32::from(self.sub & SUB_MASK);
+        Some((
+            JsonAt {
+                line: self.row,
+                index: item.checked_sub(1),
+                array: self.sub & ARRAY_BIT != 0,
+                sub: sub.checked_sub(1),
+            },
+            self.col & ((1 << COL_BITS) - 1),
+        ))
+    }
+}
+
+/// How a view of a JSON file names its columns: each column's JSON property, and whether it is
+/// a property of the record or of an element of the record's inner list `sub`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonLayout {
+    pub sub: Option<&'static str>,
+    pub fields: Vec<(&'static str, bool)>,
+}
+
+impl JsonLayout {
+    /// `$.value[17].licenseAssignmentStates[2].skuId`
+    pub fn path(&self, at: JsonAt, col: u32) -> String {
+        let mut p = String::from("$");
+        match (at.index, at.array) {
+            (Some(i), false) => p += &format!(".value[{i}]"),
+            (Some(i), true) => p += &format!("[{i}]"),
+            (None, _) => {}
+        }
+        let field = col.checked_sub(1).and_then(|c| self.fields.get(c as usize));
+        let in_sub = field.is_none_or(|f| f.1);
+        if let (Some(name), Some(k), true) = (self.sub, at.sub, in_sub) {
+            p += &format!(".{name}[{k}]");
+        }
+        if let Some((name, _)) = field {
+            p.push('.');
+            p += name;
+        }
+        p
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Shape {
+    Csv,
+    Sheet,
+    Json(std::sync::Arc<JsonLayout>),
 }
 
 /// How the files of one run are named in messages.
 #[derive(Debug, Clone, Default)]
 pub struct SourceNames {
-    names: Vec<(String, bool)>,
+    names: Vec<(String, Shape)>,
 }
 
 impl SourceNames {
     /// Registers a file (`sheet` = a spreadsheet, addressed by cell) and returns its id.
     pub fn add(&mut self, name: String, sheet: bool) -> u16 {
-        self.names.push((name, sheet));
+        self.names
+            .push((name, if sheet { Shape::Sheet } else { Shape::Csv }));
         (self.names.len() - 1) as u16
     }
 
-    /// `users.csv:1042:3`, `users.xlsx#Users!C17`, or the bare name for a whole-file problem.
+    /// Registers one view of a JSON file (its users, or its users' assignments).
+    pub fn add_json(&mut self, name: String, layout: std::sync::Arc<JsonLayout>) -> u16 {
+        self.names.push((name, Shape::Json(layout)));
+        (self.names.len() - 1) as u16
+    }
+
+    /// `users.csv:1042:3`, `users.xlsx#Users!C17`, `users.json:12 $.value[17].skuId`, or the
+    /// bare name for a whole-file problem.
     pub fn locate(&self, o: Origin) -> String {
-        let Some((name, sheet)) = self.names.get(o.file as usize) else {
+        let Some((name, shape)) = self.names.get(o.file as usize) else {
             return "?".into();
         };
-        match (o.row, o.col, sheet) {
-            (0, _, _) => name.clone(),
-            (r, 0, true) => format!("{name}!{r}"),
-            (r, c, true) => format!("{name}!{}{r}", column_letters(c)),
-            (r, 0, false) => format!("{name}:{r}"),
-            (r, c, false) => format!("{name}:{r}:{c}"),
-        }
+        locate_in(name, shape, o)
     }
+}
+
+fn locate_in(name: &str, shape: &Shape, o: Origin) -> String {
+    match (o.row, o.col, shape) {
+        (0, _, _) => name.to_string(),
+        (_, _, Shape::Json(layout)) => match o.json_parts() {
+            Some((at, col)) => format!("{name}:{} {}", at.line, layout.path(at, col)),
+            None => format!("{name}:{}", o.row),
+        },
+        (r, 0, Shape::Sheet) => format!("{name}!{r}"),
+        (r, c, Shape::Sheet) => format!("{name}!{}{r}", column_letters(c)),
+        (r, 0, Shape::Csv) => format!("{name}:{r}"),
+        (r, c, Shape::Csv) => format!("{name}:{r}:{c}"),
+    }
+}
+
+/// Where a JSON file's record is, in the form `SourceNames::locate` gives.
+pub fn locate_json(name: &str, layout: &std::sync::Arc<JsonLayout>, o: Origin) -> String {
+    locate_in(name, &Shape::Json(layout.clone()), o)
 }
 
 /// 1 → A, 27 → AA: spreadsheet column names.
@@ -96,6 +215,7 @@ pub enum Code {
     Spreadsheet,
     NestedGroup,
     NoUsageLocation,
+    Json,
 }
 
 impl Code {
@@ -128,10 +248,11 @@ impl Code {
             Code::Spreadsheet => "licshift::input::spreadsheet",
             Code::NestedGroup => "licshift::input::nested_group",
             Code::NoUsageLocation => "licshift::input::no_usage_location",
+            Code::Json => "licshift::input::json",
         }
     }
 
-    pub const ALL: [Code; 27] = [
+    pub const ALL: [Code; 28] = [
         Code::HeaderRepeated,
         Code::FileMissing,
         Code::FileAmbiguous,
@@ -159,6 +280,7 @@ impl Code {
         Code::Spreadsheet,
         Code::NestedGroup,
         Code::NoUsageLocation,
+        Code::Json,
     ];
 }
 
@@ -433,7 +555,8 @@ mod tests {
             s.locate(Origin {
                 file: csv,
                 row: 1042,
-                col: 3
+                col: 3,
+                ..Origin::default()
             }),
             "users.csv:1042:3"
         );
@@ -441,11 +564,53 @@ mod tests {
             s.locate(Origin {
                 file: xl,
                 row: 17,
-                col: 3
+                col: 3,
+                ..Origin::default()
             }),
             "users.xlsx#Users!C17"
         );
         assert_eq!(column_letters(28), "AB");
+        let layout = std::sync::Arc::new(JsonLayout {
+            sub: Some("licenseAssignmentStates"),
+            fields: vec![("id", false), ("skuId", true)],
+        });
+        let js = s.add_json("users.json".into(), layout);
+        let at = JsonAt {
+            line: 5123,
+            index: Some(17),
+            array: false,
+            sub: Some(2),
+        };
+        let o = Origin::json(js, at);
+        assert_eq!(o.json_parts(), Some((at, 0)));
+        assert_eq!(
+            s.locate(o.at_col(1)),
+            "users.json:5123 $.value[17].licenseAssignmentStates[2].skuId"
+        );
+        assert_eq!(s.locate(o.at_col(0)), "users.json:5123 $.value[17].id");
+        assert_eq!(
+            s.locate(o),
+            "users.json:5123 $.value[17].licenseAssignmentStates[2]"
+        );
+        let alone = Origin::json(
+            js,
+            JsonAt {
+                line: 3,
+                ..JsonAt::default()
+            },
+        );
+        assert_eq!(s.locate(alone.at_col(0)), "users.json:3 $.id");
+        let array = Origin::json(
+            js,
+            JsonAt {
+                line: 1,
+                index: Some(4),
+                array: true,
+                sub: None,
+            },
+        );
+        assert_eq!(s.locate(array), "users.json:1 $[4]");
+        assert_eq!(std::mem::size_of::<Origin>(), 12);
     }
 
     #[test]

@@ -241,6 +241,14 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
             out: dir,
             seed,
             force,
-        } => crate::generate::run(users, &dir, seed, force, out),
+            format,
+        } => crate::generate::run(
+            users,
+            &dir,
+            seed,
+            force,
+            format == crate::cli::SnapshotFormat::Json,
+            out,
+        ),
     }
 }

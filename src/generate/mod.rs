@@ -4,6 +4,7 @@
 //! the noise real tenants have. Deterministic for a seed; streamed, so a million users take
 //! seconds and little memory.
 
+pub mod graph_json;
 mod tenant;
 
 use crate::error::{Error, Result};
@@ -11,12 +12,25 @@ use crate::run::Ran;
 use std::io::Write;
 use std::path::Path;
 
-pub fn run(users: u64, dir: &Path, seed: u64, force: bool, out: &mut dyn Write) -> Result<Ran> {
+pub fn run(
+    users: u64,
+    dir: &Path,
+    seed: u64,
+    force: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Ran> {
     if users == 0 {
         return Err(Error::usage("--users must be at least 1"));
     }
     crate::plan::check_out_dir(dir, force)?;
-    let stats = crate::plan::atomic_dir(dir, force, |tmp| tenant::write(tmp, users, seed))?;
+    let stats = crate::plan::atomic_dir(dir, force, |tmp| {
+        let stats = tenant::write(tmp, users, seed)?;
+        if json {
+            to_json(tmp, seed)?;
+        }
+        Ok(stats)
+    })?;
     let text = format!(
         "Generated {} users, {} assignments, {} memberships, {} groups in {}\n",
         stats.users,
@@ -31,4 +45,34 @@ pub fn run(users: u64, dir: &Path, seed: u64, force: bool, out: &mut dyn Write) 
         code: crate::exit::OK,
         warnings: Default::default(),
     })
+}
+
+/// Replaces the CSV snapshot in `dir` by its Graph JSON form (templates.csv keeps the proposed
+/// lines, which no Graph request returns).
+fn to_json(dir: &Path, seed: u64) -> std::io::Result<()> {
+    let spec = crate::ingest::SnapshotSpec {
+        root: dir.to_path_buf(),
+        ..Default::default()
+    };
+    let loaded = crate::ingest::load(&spec).map_err(|f| {
+        let first = f
+            .problems
+            .list
+            .first()
+            .map_or(String::new(), |p| p.message.clone());
+        std::io::Error::other(format!("the generated snapshot did not load: {first}"))
+    })?;
+    let tenant_id = crate::model::Guid::parse(&tenant::guid(seed, 99, 0)).unwrap_or_default();
+    graph_json::write(&loaded.tenant, dir, tenant_id)?;
+    for f in [
+        "users",
+        "assignments",
+        "groups",
+        "members",
+        "skus",
+        "organization",
+    ] {
+        std::fs::remove_file(dir.join(format!("{f}.csv")))?;
+    }
+    Ok(())
 }

@@ -57,7 +57,7 @@ impl Rng {
 }
 
 /// A GUID from a seed, a namespace and an index (version-4 layout, deterministic).
-fn guid(seed: u64, ns: u64, i: u64) -> String {
+pub(super) fn guid(seed: u64, ns: u64, i: u64) -> String {
     let mut r = Rng::new(seed ^ ns.rotate_left(32), i);
     let (a, b) = (r.next(), r.next());
     format!(

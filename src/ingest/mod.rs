@@ -8,6 +8,7 @@
 mod cells;
 mod columns;
 mod files;
+pub mod json;
 pub mod plan_files;
 mod sheet;
 mod stream;
@@ -110,6 +111,8 @@ enum Located {
     /// CSV text already in memory (the fuzzer's way in).
     Bytes(String, Vec<u8>),
     Sheet(PathBuf, Option<String>),
+    /// A Graph JSON file, read as one of its views.
+    Json(PathBuf, json::View),
 }
 
 /// An input made ready for parsing. CSV files are read, hashed and decoded on a second thread
@@ -128,6 +131,11 @@ enum Ready {
     /// A sheet of a workbook (path, sheet name): opened on the parsing thread, where one book
     /// serves several files.
     Sheet(PathBuf, Option<String>),
+    Json {
+        name: String,
+        path: PathBuf,
+        view: json::View,
+    },
 }
 
 fn shown(spec: &SnapshotSpec, p: &Path) -> String {
@@ -157,6 +165,11 @@ fn make_ready(spec: &SnapshotSpec, located: Located) -> Ready {
             }
         }
         Located::Sheet(path, sheet) => Ready::Sheet(path, sheet),
+        Located::Json(path, view) => Ready::Json {
+            name: shown(spec, &path),
+            path,
+            view,
+        },
     }
 }
 
@@ -226,6 +239,8 @@ fn locate_inputs(spec: &SnapshotSpec, problems: &mut Problems) -> Vec<(FileKind,
                 ));
             } else if sheet::is_spreadsheet(&path) {
                 out.push((kind, Located::Sheet(path, sheet)));
+            } else if let (true, Some((_, view))) = (is_json(&path), json::file_for(kind)) {
+                out.push((kind, Located::Json(path, view)));
             } else {
                 out.push((kind, Located::File(path)));
             }
@@ -252,8 +267,57 @@ fn locate_inputs(spec: &SnapshotSpec, problems: &mut Problems) -> Vec<(FileKind,
                     && p.is_file()
             })
             .collect();
+        // Graph JSON: users.json gives users and assignments, groups.json groups and their
+        // existing templates (beside a templates file of proposed lines).
+        let from_json = json::file_for(kind).and_then(|(stems, view)| {
+            let hit = listing.iter().find(|p| {
+                let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                is_json(p) && stems.iter().any(|s| stem.eq_ignore_ascii_case(s)) && p.is_file()
+            })?;
+            Some((hit.clone(), view))
+        });
+        let found = match (from_json, found.as_slice()) {
+            // Templates and members a person writes (proposed lines, members of new groups)
+            // stand beside those the export saved.
+            (Some((path, view @ (json::View::GroupTemplates | json::View::Members))), _) => {
+                out.push((kind, Located::Json(path, view)));
+                if found.is_empty() {
+                    continue;
+                }
+                found
+            }
+            // The users.json pass reads the assignments too.
+            (Some((_, json::View::Assignments)), []) => continue,
+            (Some((path, view)), []) => {
+                out.push((kind, Located::Json(path, view)));
+                continue;
+            }
+            (Some((path, _)), [csv, ..]) => {
+                let two = [&path, *csv];
+                problems.push(
+                    Problem::error(
+                        Code::FileAmbiguous,
+                        format!("the snapshot has two `{}` sources", kind.name()),
+                    )
+                    .at(root.display().to_string())
+                    .help(format!(
+                        "keep one of: {}",
+                        two.iter()
+                            .map(|p| p
+                                .file_name()
+                                .unwrap_or_default()
+                                .to_string_lossy()
+                                .into_owned())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+                continue;
+            }
+            (None, _) => found,
+        };
         match found.as_slice() {
-            [] if kind.required() => problems.push(
+            [] if kind.required() && !served_by_json(&out, kind) => problems.push(
                 Problem::error(
                     Code::FileMissing,
                     format!("the snapshot has no `{}` file", kind.name()),
@@ -291,7 +355,54 @@ fn locate_inputs(spec: &SnapshotSpec, problems: &mut Problems) -> Vec<(FileKind,
             ),
         }
     }
+    let users_json = out
+        .iter()
+        .position(|(k, l)| *k == FileKind::Users && matches!(l, Located::Json(..)));
+    if let Some(u) = users_json {
+        if let Some((_, l)) = out.iter().find(|(k, _)| *k == FileKind::Assignments) {
+            let other = match l {
+                Located::File(p) | Located::Sheet(p, _) | Located::Json(p, _) => {
+                    p.display().to_string()
+                }
+                Located::Bytes(n, _) => n.clone(),
+            };
+            problems.push(
+                Problem::error(
+                    Code::FileAmbiguous,
+                    format!("the assignments come from the users JSON's licenseAssignmentStates and from {other}"),
+                )
+                .at(root.display().to_string())
+                .help("keep one of them"),
+            );
+        }
+        // Each user's states are read with the user and may name groups: groups first.
+        if let Some(g) = out.iter().position(|(k, _)| *k == FileKind::Groups) {
+            if g > u {
+                let groups = out.remove(g);
+                out.insert(u, groups);
+            }
+        }
+    }
     out
+}
+
+fn is_json(p: &Path) -> bool {
+    p.extension()
+        .and_then(|s| s.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("jsonl"))
+}
+
+/// Assignments come with users.json; templates with groups.json (a templates file may add
+/// proposed lines, and need not be there); members with members.json.
+fn served_by_json(out: &[(FileKind, Located)], kind: FileKind) -> bool {
+    let by = match kind {
+        FileKind::Assignments => FileKind::Users,
+        FileKind::Templates => FileKind::Groups,
+        FileKind::Members => FileKind::Members,
+        _ => return false,
+    };
+    out.iter()
+        .any(|(k, l)| *k == by && matches!(l, Located::Json(..)))
 }
 
 /// Reads a snapshot into a typed tenant.
@@ -326,7 +437,19 @@ fn parse_inputs(
         let Some(table) = ctx.open(spec, kind, ready, books) else {
             continue;
         };
+        let view = table.json_view();
         let rows = match kind {
+            FileKind::Users if view == Some(json::View::UsersAndAssignments) => {
+                let mut states = Table::json(
+                    0,
+                    table.name.clone(),
+                    table.json_path(),
+                    json::View::Assignments,
+                );
+                let layout = states.json_layout().expect("a JSON table");
+                states.file = ctx.names.add_json(table.name.clone(), layout);
+                files::users_and_assignments(ctx, &table, &states)
+            }
             FileKind::Skus => files::skus(ctx, &table),
             FileKind::Catalog => files::catalog(ctx, &table),
             FileKind::Users => files::users(ctx, &table),
@@ -337,7 +460,8 @@ fn parse_inputs(
             FileKind::Rules => files::rules(ctx, &table),
             FileKind::Organization => files::organization(ctx, &table),
         };
-        if let Some(input) = ctx.t.inputs.last_mut() {
+        let listed = view != Some(json::View::GroupTemplates);
+        if let Some(input) = ctx.t.inputs.last_mut().filter(|_| listed) {
             input.rows = rows;
             match table.streamed_sha256() {
                 Some(Ok(h)) => input.sha256 = h,
@@ -352,6 +476,7 @@ fn parse_inputs(
             }
         }
         if rows == 0
+            && listed
             && matches!(kind, FileKind::Skus | FileKind::Users | FileKind::Templates)
             && !ctx.problems.has_errors()
         {
@@ -524,6 +649,21 @@ impl Ctx {
     ) -> Option<Table> {
         let shown = |p: &Path| shown(spec, p);
         let (path, wanted) = match ready {
+            Ready::Json { name, path, view } => {
+                let mut table = Table::json(0, name.clone(), path, view);
+                let layout = table.json_layout()?;
+                table.file = self.names.add_json(name.clone(), layout);
+                // groups.json is listed once, as the groups it is read for first.
+                if view != json::View::GroupTemplates {
+                    self.t.inputs.push(InputFile {
+                        kind: kind.name().into(),
+                        path: name,
+                        sha256: String::new(),
+                        rows: 0,
+                    });
+                }
+                return Some(table);
+            }
             Ready::Csv {
                 name,
                 sha256,

@@ -1,8 +1,8 @@
 //! One input table, from a CSV file or a spreadsheet sheet, read as rows of text cells that
 //! remember their file, row and column.
 
-use super::stream;
 use super::text::{self, Undecodable};
+use super::{json, stream};
 use crate::diag::{Code, Origin, Problem};
 use std::borrow::Cow;
 
@@ -30,6 +30,16 @@ enum Body {
     Cells(Vec<(u32, Vec<String>)>),
     /// A large file read as a stream (`stream`), from `path` again when its rows are wanted.
     Stream(Box<Streamed>),
+    /// A Graph JSON file, read as one of its views (`json`) each time its rows are wanted.
+    Json(Box<JsonBody>),
+}
+
+struct JsonBody {
+    path: std::path::PathBuf,
+    view: json::View,
+    layout: std::sync::Arc<crate::diag::JsonLayout>,
+    /// The SHA-256 of the file, once a pass has read it whole.
+    sha256: std::sync::Mutex<Option<String>>,
 }
 
 struct Streamed {
@@ -53,13 +63,18 @@ pub struct Row<'a> {
 enum RowCells<'a> {
     Csv(&'a csv::StringRecord),
     Sheet(&'a [String]),
+    Json(
+        &'a [Cow<'a, str>],
+        &'static [(&'static str, &'static str, bool)],
+    ),
 }
 
-impl Row<'_> {
+impl<'a> Row<'a> {
     pub fn get(&self, col: usize) -> &str {
         match &self.cells {
             RowCells::Csv(r) => r.get(col).unwrap_or(""),
             RowCells::Sheet(c) => c.get(col).map_or("", String::as_str),
+            RowCells::Json(c, _) => c.get(col).map_or("", |c| c.as_ref()),
         }
     }
 
@@ -67,6 +82,21 @@ impl Row<'_> {
         match &self.cells {
             RowCells::Csv(r) => r.len(),
             RowCells::Sheet(c) => c.len(),
+            RowCells::Json(c, _) => c.len(),
+        }
+    }
+
+    /// A row of a JSON view: its cells and the JSON property each comes from.
+    pub(super) fn json(
+        origin: Origin,
+        cells: &'a [Cow<'a, str>],
+        columns: &'static [(&'static str, &'static str, bool)],
+    ) -> Row<'a> {
+        Row {
+            origin,
+            cells: RowCells::Json(cells, columns),
+            line: "",
+            at: None,
         }
     }
 
@@ -78,12 +108,116 @@ impl Row<'_> {
         if let Some((file, at)) = self.at {
             return Cow::Owned(stream::line_at(file, at));
         }
+        if let RowCells::Json(cells, columns) = &self.cells {
+            // The record's properties that gave the row, as JSON.
+            let props: Vec<String> = columns
+                .iter()
+                .zip(cells.iter())
+                .filter(|(_, v)| !v.is_empty())
+                .map(|((_, name, _), v)| format!("{}: {}", json_string(name), json_string(v)))
+                .collect();
+            return Cow::Owned(format!("{{{}}}", props.join(", ")));
+        }
         let cells: Vec<&str> = (0..self.len()).map(|i| self.get(i)).collect();
         Cow::Owned(cells.join(","))
     }
 }
 
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
 impl Table {
+    /// A Graph JSON file read as `view`.
+    pub fn json(file: u16, name: String, path: std::path::PathBuf, view: json::View) -> Table {
+        Table {
+            file,
+            name,
+            sheet: false,
+            headers: view.headers(),
+            header_row: 0,
+            body: Body::Json(Box::new(JsonBody {
+                path,
+                view,
+                layout: std::sync::Arc::new(view.layout()),
+                sha256: std::sync::Mutex::new(None),
+            })),
+        }
+    }
+
+    /// The layout of a JSON table's view, to register its name with.
+    pub fn json_layout(&self) -> Option<std::sync::Arc<crate::diag::JsonLayout>> {
+        match &self.body {
+            Body::Json(j) => Some(j.layout.clone()),
+            _ => None,
+        }
+    }
+
+    /// The view a JSON table is read as.
+    pub fn json_view(&self) -> Option<json::View> {
+        match &self.body {
+            Body::Json(j) => Some(j.view),
+            _ => None,
+        }
+    }
+
+    /// The file a JSON table is read from (empty for any other table).
+    pub fn json_path(&self) -> std::path::PathBuf {
+        match &self.body {
+            Body::Json(j) => j.path.clone(),
+            _ => std::path::PathBuf::new(),
+        }
+    }
+
+    /// True for a table read from Graph JSON.
+    pub fn is_json(&self) -> bool {
+        matches!(self.body, Body::Json(_))
+    }
+
+    /// The rows of a JSON table and of `second`, a second view of the same file, in one pass:
+    /// `f` hears which view (0: this one, 1: `second`) each row belongs to.
+    pub fn for_each_json_row(
+        &self,
+        second: Option<&Table>,
+        bad: &mut dyn FnMut(Problem),
+        f: &mut dyn FnMut(usize, &Row),
+    ) -> u64 {
+        let Body::Json(j) = &self.body else {
+            return 0;
+        };
+        let files = [self.file, second.map_or(self.file, |t| t.file)];
+        let mut count = 0u64;
+        let read = std::fs::File::open(&j.path).and_then(|file| {
+            json::rows(
+                file,
+                j.view,
+                files,
+                &mut |m: json::Malformed| {
+                    bad(Problem::error(Code::Json, m.message)
+                        .at(format!("{}:{} {}", self.name, m.line, m.path))
+                        .help("save the Graph response as it came (licshift export-script does), one page per line or as one JSON document"))
+                },
+                &mut |which, row| {
+                    count += u64::from(which == 0);
+                    f(which, row)
+                },
+            )
+        });
+        match read {
+            Ok(hash) => {
+                if let Ok(mut h) = j.sha256.lock() {
+                    *h = Some(hash);
+                }
+            }
+            Err(e) => bad(Problem::error(
+                Code::FileUnreadable,
+                format!("cannot read {}: {e}", self.name),
+            )
+            .at(self.name.clone())),
+        }
+        count
+    }
+
     /// Reads CSV bytes. Every failure is a located problem.
     pub fn from_csv(file: u16, name: String, bytes: Vec<u8>) -> Result<Table, Problem> {
         let text = text::decode(bytes).map_err(|e| undecodable(&name, e))?;
@@ -154,6 +288,12 @@ impl Table {
     /// For a streamed table, the SHA-256 of its file: of the bytes parsed when a full pass
     /// read them all, else read now. `None` for a table read whole (its caller hashed it).
     pub fn streamed_sha256(&self) -> Option<std::io::Result<String>> {
+        if let Body::Json(j) = &self.body {
+            if let Some(h) = j.sha256.lock().ok().and_then(|h| h.clone()) {
+                return Some(Ok(h));
+            }
+            return Some(std::fs::read(&j.path).map(|b| super::sha256(&b)));
+        }
         let Body::Stream(s) = &self.body else {
             return None;
         };
@@ -199,6 +339,9 @@ impl Table {
     /// Calls `f` for each record after the header. Rows whose field count differs from the
     /// header's, over-long cells and blank lines are reported to `bad` and skipped.
     pub fn for_each_row(&self, mut bad: impl FnMut(Problem), mut f: impl FnMut(&Row)) -> u64 {
+        if self.is_json() {
+            return self.for_each_json_row(None, &mut bad, &mut |_, row| f(row));
+        }
         let mut count = 0u64;
         let width = self.headers.len();
         match &self.body {
@@ -288,6 +431,7 @@ impl Table {
                     }
                 }
             }
+            Body::Json(_) => {}
             Body::Cells(rows) => {
                 for (r, cells) in rows {
                     if cells.iter().all(|c| c.trim().is_empty()) {
@@ -297,7 +441,7 @@ impl Table {
                         origin: Origin {
                             file: self.file,
                             row: *r,
-                            col: 0,
+                            ..Origin::default()
                         },
                         cells: RowCells::Sheet(cells),
                         line: "",
@@ -334,7 +478,7 @@ impl Table {
                 origin: Origin {
                     file: self.file,
                     row: row_no,
-                    col: 0,
+                    ..Origin::default()
                 },
                 cells: RowCells::Csv(rec),
                 line,
@@ -414,6 +558,9 @@ impl Table {
     }
 
     pub fn locate(&self, o: Origin) -> String {
+        if let Body::Json(j) = &self.body {
+            return crate::diag::locate_json(&self.name, &j.layout, o);
+        }
         if self.sheet {
             if o.col == 0 {
                 format!("{}!{}", self.name, o.row)
@@ -438,6 +585,7 @@ impl Table {
             file: self.file,
             row: self.header_row,
             col: col as u32 + 1,
+            ..Origin::default()
         }
     }
 
@@ -453,6 +601,10 @@ impl Table {
                 lines.min(body.len() / 32)
             }
             Body::Cells(rows) => rows.len(),
+            Body::Json(j) => {
+                let len = std::fs::metadata(&j.path).map_or(0, |m| m.len());
+                (len / j.view.bytes_per_row()) as usize
+            }
             Body::Stream(s) => {
                 let body = s.scanned.len - s.scanned.start;
                 s.scanned.lines.min((body / 32) as usize)

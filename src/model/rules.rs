@@ -85,7 +85,8 @@ impl Rules {
                 // Only the prerequisites the tenant has count; a requirement none of whose
                 // alternatives the tenant has names only absent plans and is inert (SPEC §3.4).
                 RuleKind::Requires => {
-                    let alts = PlanSet::from_iter_idx(spec.others.iter().filter_map(|o| index(o.0)));
+                    let alts =
+                        PlanSet::from_iter_idx(spec.others.iter().filter_map(|o| index(o.0)));
                     if !alts.is_empty() {
                         requires[p.ix()].push(alts);
                     }

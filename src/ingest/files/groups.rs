@@ -213,6 +213,27 @@ pub(crate) fn templates(ctx: &mut Ctx, table: &Table) -> u64 {
         }
         if let Some(prev) = ctx.t.templates[group.ix()].iter().find(|l| l.sku == sku) {
             let at = ctx.names.locate(prev.origin);
+            // groups.json gives each group's licenses as they are; a templates line may repeat
+            // one, but not say otherwise.
+            if prev.origin.json_parts().is_some() && !table.is_json() {
+                if prev.disabled == disabled {
+                    return;
+                }
+                let name = |set: &crate::model::PlanSet| -> String {
+                    let names: Vec<&str> = set.iter().map(|p| ctx.t.plans[p.ix()].name.as_str()).collect();
+                    if names.is_empty() { "none".into() } else { names.join(", ") }
+                };
+                let msg = format!(
+                    "group {} assigns {} with disabled plans {} at {at}, but this line disables {}",
+                    quote(&ctx.t.groups[group.ix()].name),
+                    ctx.t.skus[sku.ix()].part_number,
+                    name(&prev.disabled),
+                    name(&disabled)
+                );
+                let col = cols.get(T_DISABLED).or(cols.get(T_ENABLED)).or(cols.get(T_PART)).unwrap_or(0);
+                ctx.cell(table, row, col, Problem::error(Code::Inconsistent, msg).help("an existing group license is read from groups.json; remove the line, or make it agree"), "contradicts groups.json");
+                return;
+            }
             let msg = format!("group {} already assigns {} (at {at})", quote(&ctx.t.groups[group.ix()].name), ctx.t.skus[sku.ix()].part_number);
             ctx.cell(table, row, cols.get(T_PART).or(cols.get(T_SKU_ID)).unwrap_or(0), Problem::error(Code::DuplicateRecord, msg).help("a group assigns each SKU once; merge the two rows"), "second time");
             return;

@@ -11,10 +11,11 @@ pub(crate) use assignments::assignments;
 pub(crate) use groups::{groups, members, templates};
 pub(crate) use rules::{organization, rules};
 pub(crate) use skus::{catalog, skus};
-pub(crate) use users::users;
+pub(crate) use users::{users, users_and_assignments};
 
 use super::cells::{self, clean, name_key};
-use super::columns::{self, Col, Columns};
+pub(crate) use super::columns::Columns;
+use super::columns::{self, Col};
 use super::table::{Row, Table};
 use super::Ctx;
 use crate::diag::{quote, Code, Problem};

@@ -35,88 +35,141 @@ pub(crate) fn rules(ctx: &mut Ctx, table: &Table) -> u64 {
     // A rules file is shared knowledge, not an export of this tenant: plans it names that the
     // tenant lacks, or names nobody knows, make one warning for the whole file.
     let mut absent = Absent::default();
-    let n = table.for_each_row(|p| pending.push(p), |row| {
-        let raw_rule = clean(get(row, &cols, RULE));
-        let (negated, word) = match raw_rule.strip_prefix('!') {
-            Some(w) => (true, w),
-            None => (false, raw_rule),
-        };
-        let kind = match name_key(word).as_str() {
-            "excludes" => RuleKind::Excludes,
-            "requires" => RuleKind::Requires,
-            "unavailable-in" | "unavailablein" => RuleKind::UnavailableIn,
-            _ => {
-                ctx.cell(table, row, cols.get(RULE).unwrap_or(0), Problem::error(Code::BadValue, format!("rule {} is not excludes, requires or unavailable-in", quote(raw_rule))).help("prefix a rule with ! to switch a built-in default off"), "unknown rule");
+    let n = table.for_each_row(
+        |p| pending.push(p),
+        |row| {
+            let raw_rule = clean(get(row, &cols, RULE));
+            let (negated, word) = match raw_rule.strip_prefix('!') {
+                Some(w) => (true, w),
+                None => (false, raw_rule),
+            };
+            let kind = match name_key(word).as_str() {
+                "excludes" => RuleKind::Excludes,
+                "requires" => RuleKind::Requires,
+                "unavailable-in" | "unavailablein" => RuleKind::UnavailableIn,
+                _ => {
+                    ctx.cell(
+                        table,
+                        row,
+                        cols.get(RULE).unwrap_or(0),
+                        Problem::error(
+                            Code::BadValue,
+                            format!(
+                                "rule {} is not excludes, requires or unavailable-in",
+                                quote(raw_rule)
+                            ),
+                        )
+                        .help("prefix a rule with ! to switch a built-in default off"),
+                        "unknown rule",
+                    );
+                    return;
+                }
+            };
+            let c_plan = cols.get(PLAN).unwrap_or(0);
+            let raw_plan = clean(get(row, &cols, PLAN));
+            if raw_plan.is_empty() {
+                ctx.cell(
+                    table,
+                    row,
+                    c_plan,
+                    Problem::error(Code::MissingValue, "the rule names no plan"),
+                    "empty",
+                );
                 return;
             }
-        };
-        let c_plan = cols.get(PLAN).unwrap_or(0);
-        let raw_plan = clean(get(row, &cols, PLAN));
-        if raw_plan.is_empty() {
-            ctx.cell(table, row, c_plan, Problem::error(Code::MissingValue, "the rule names no plan"), "empty");
-            return;
-        }
-        let plan = plan_ref(ctx, raw_plan);
-        let c_other = cols.get(OTHER).unwrap_or(0);
-        let items = match cells::list(get(row, &cols, OTHER)) {
-            Ok(v) if !v.is_empty() => v,
-            Ok(_) => {
-                ctx.cell(table, row, c_other, Problem::error(Code::MissingValue, "the rule names nothing in Other"), "empty");
-                return;
-            }
-            Err(e) => {
-                ctx.cell(table, row, c_other, Problem::error(Code::BadValue, e), "not a list");
-                return;
-            }
-        };
-        let mut countries = Vec::new();
-        let mut others = Vec::new();
-        for item in items {
-            if kind == RuleKind::UnavailableIn {
-                match Country::parse(&item) {
-                    Some(c) => countries.push(c),
-                    None => {
-                        ctx.cell(table, row, c_other, Problem::error(Code::BadValue, format!("{} is not a two-letter country code", quote(&item))), "not a country");
-                        return;
+            let plan = plan_ref(ctx, raw_plan);
+            let c_other = cols.get(OTHER).unwrap_or(0);
+            let items = match cells::list(get(row, &cols, OTHER)) {
+                Ok(v) if !v.is_empty() => v,
+                Ok(_) => {
+                    ctx.cell(
+                        table,
+                        row,
+                        c_other,
+                        Problem::error(Code::MissingValue, "the rule names nothing in Other"),
+                        "empty",
+                    );
+                    return;
+                }
+                Err(e) => {
+                    ctx.cell(
+                        table,
+                        row,
+                        c_other,
+                        Problem::error(Code::BadValue, e),
+                        "not a list",
+                    );
+                    return;
+                }
+            };
+            let mut countries = Vec::new();
+            let mut others = Vec::new();
+            for item in items {
+                if kind == RuleKind::UnavailableIn {
+                    match Country::parse(&item) {
+                        Some(c) => countries.push(c),
+                        None => {
+                            ctx.cell(
+                                table,
+                                row,
+                                c_other,
+                                Problem::error(
+                                    Code::BadValue,
+                                    format!("{} is not a two-letter country code", quote(&item)),
+                                ),
+                                "not a country",
+                            );
+                            return;
+                        }
+                    }
+                } else {
+                    match plan_ref(ctx, &item) {
+                        Some(o) => others.push(o),
+                        None => absent.unknown_name(&item),
                     }
                 }
-            } else {
-                match plan_ref(ctx, &item) {
-                    Some(o) => others.push(o),
-                    None => absent.unknown_name(&item),
+            }
+            let Some((plan, plan_name)) = plan else {
+                absent.unknown_name(raw_plan);
+                absent.inert += 1;
+                return;
+            };
+            let in_tenant = |g: &Guid| ctx.idx.plan_by_id.contains_key(g);
+            for (g, name) in
+                std::iter::once((&plan, &plan_name)).chain(others.iter().map(|(g, n)| (g, n)))
+            {
+                if !in_tenant(g) {
+                    absent.not_in_tenant(name);
                 }
             }
-        }
-        let Some((plan, plan_name)) = plan else {
-            absent.unknown_name(raw_plan);
-            absent.inert += 1;
-            return;
-        };
-        let in_tenant = |g: &Guid| ctx.idx.plan_by_id.contains_key(g);
-        for (g, name) in std::iter::once((&plan, &plan_name)).chain(others.iter().map(|(g, n)| (g, n))) {
-            if !in_tenant(g) {
-                absent.not_in_tenant(name);
+            // What the rule still says once the plans the tenant lacks are set aside: a rule left
+            // with nothing to relate is inert (SPEC §3.4), a `requires` keeps the alternatives
+            // that exist.
+            let live = in_tenant(&plan)
+                && match kind {
+                    RuleKind::UnavailableIn => true,
+                    _ => others.iter().any(|(g, _)| in_tenant(g)),
+                };
+            if !live && !negated {
+                absent.inert += 1;
             }
-        }
-        // What the rule still says once the plans the tenant lacks are set aside: a rule left
-        // with nothing to relate is inert (SPEC §3.4), a `requires` keeps the alternatives
-        // that exist.
-        let live = in_tenant(&plan)
-            && match kind {
-                RuleKind::UnavailableIn => true,
-                _ => others.iter().any(|(g, _)| in_tenant(g)),
-            };
-        if !live && !negated {
-            absent.inert += 1;
-        }
-        if kind == RuleKind::Requires && live {
-            others.retain(|(g, _)| in_tenant(g));
-        }
-        if others.is_empty() && kind != RuleKind::UnavailableIn {
-            return;
-        }
-        ctx.file_rules.push(RuleSpec { kind, plan, plan_name, others, countries, negated, source: RuleSource::File(row.origin) });
-    });
+            if kind == RuleKind::Requires && live {
+                others.retain(|(g, _)| in_tenant(g));
+            }
+            if others.is_empty() && kind != RuleKind::UnavailableIn {
+                return;
+            }
+            ctx.file_rules.push(RuleSpec {
+                kind,
+                plan,
+                plan_name,
+                others,
+                countries,
+                negated,
+                source: RuleSource::File(row.origin),
+            });
+        },
+    );
     for p in pending {
         ctx.problems.push(p);
     }
