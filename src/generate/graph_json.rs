@@ -193,6 +193,14 @@ pub fn write(t: &Tenant, dir: &Path, tenant_id: Guid) -> io::Result<()> {
             format!("{{\"value\":[{{\"id\":\"{tenant_id}\",\"displayName\":\"Tenant\",\"countryLetterCode\":\"{c}\"}}]}}\n"),
         )?;
     }
+    if !t
+        .templates
+        .iter()
+        .flatten()
+        .any(|l| l.status == TemplateStatus::Proposed)
+    {
+        return Ok(());
+    }
     let mut w = BufWriter::new(std::fs::File::create(dir.join("templates.csv"))?);
     writeln!(w, "GroupId,GroupName,SkuId,DisabledPlans,Status")?;
     for (gi, lines) in t.templates.iter().enumerate() {

@@ -475,8 +475,13 @@ fn parse_inputs(
                 None => {}
             }
         }
+        // A templates file of no lines beside groups.json, whose licenses are the templates,
+        // is no cut-short export.
+        let json_templates =
+            kind == FileKind::Templates && ctx.t.templates.iter().any(|l| !l.is_empty());
         if rows == 0
             && listed
+            && !json_templates
             && matches!(kind, FileKind::Skus | FileKind::Users | FileKind::Templates)
             && !ctx.problems.has_errors()
         {

@@ -12,6 +12,8 @@ mod formats;
 mod fuzz;
 /// The synthetic tenant generator and a plan big enough to render in parallel chunks.
 mod generate;
+/// Graph JSON snapshots: the same plans as CSV, documented shapes, malformed JSON.
+mod graph_json;
 /// One defect per file: each exits 2 with a located diagnostic.
 mod malformed;
 /// The plan folder: files, determinism, the replay guard, scripts.

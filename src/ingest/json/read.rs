@@ -74,17 +74,13 @@ pub fn read<V: Visit>(
             Err(e) => bad(malformed::<V>(line, line_no, e)),
         }
     }
-    if let Some((text, first, _, done)) = open {
-        let detail = match parse_value(&text, first, done, v) {
-            Err((e, _)) => format!(" ({})", message(&e)),
-            Ok(_) => String::new(),
-        };
+    if let Some((_, first, _, _)) = open {
         bad(Malformed {
             line: first,
             path: "$".into(),
-            message: format!(
-                "the file ends inside the JSON value that starts here{detail}: the export was cut short"
-            ),
+            message:
+                "the file ends inside the JSON value that starts here: the export was cut short"
+                    .into(),
         });
     }
     Ok(lines.finish())
@@ -193,6 +189,10 @@ fn malformed<V: Visit>(text: &[u8], line: u32, e: (serde_json::Error, usize)) ->
         }
         _ => track.path().to_string(),
     };
+    // A key that did not parse is `?` to the path tracker.
+    while let Some(p) = path.strip_suffix(".?").or(path.strip_suffix('?')) {
+        path = p.to_string();
+    }
     if path == "." || path.is_empty() {
         path = "$".into();
     } else if path.starts_with('[') {
