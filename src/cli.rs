@@ -65,6 +65,18 @@ pub enum Command {
         #[command(flatten)]
         sim: SimArgs,
     },
+    /// Write the read-only Microsoft Graph PowerShell script that saves a snapshot of a tenant
+    /// (subscribedSkus, users with their license states, groups with their licenses, members,
+    /// organization) as the Graph JSON files licshift reads.
+    ExportScript {
+        /// Write the script here instead of to standard output.
+        #[arg(long, value_name = "FILE.ps1")]
+        out: Option<PathBuf>,
+        /// Groups (ids or display names, comma-separated) whose members to save besides every
+        /// group that assigns licenses: the groups your proposed templates will use.
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        groups: Vec<String>,
+    },
     /// Write a realistic synthetic snapshot, for demos and benchmarks.
     Generate {
         /// Number of users.

@@ -234,6 +234,25 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
                 warnings,
             })
         }
+        Command::ExportScript { out: file, groups } => {
+            let groups: Vec<String> = groups
+                .iter()
+                .map(|g| g.trim().to_string())
+                .filter(|g| !g.is_empty())
+                .collect();
+            let script = report::export_script::render(&groups);
+            match file {
+                Some(path) => std::fs::write(&path, &script)
+                    .map_err(Error::io("writing the export script"))?,
+                None => out
+                    .write_all(&script)
+                    .map_err(Error::io("writing output"))?,
+            }
+            Ok(Ran {
+                code: crate::exit::OK,
+                warnings: Problems::default(),
+            })
+        }
         Command::Plan(args) => crate::plan::run(args, out),
         Command::Verify(args) => crate::verify::run(args, out),
         Command::Generate {

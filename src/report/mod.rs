@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod disk;
 pub mod explain;
+pub mod export_script;
 pub mod inspect;
 pub mod markdown;
 pub mod plan_files;

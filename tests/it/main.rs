@@ -22,6 +22,8 @@ mod plan;
 mod props;
 /// The engine's verdicts on one small snapshot per Entra rule.
 mod scenarios;
+/// Every PowerShell script licshift writes, parsed by tree-sitter.
+mod scripts;
 /// Large files streamed instead of read whole: the same outputs and diagnostics.
 mod streamed;
 /// `licshift verify` on hand-edited plans and fresh exports.
