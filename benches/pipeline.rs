@@ -153,6 +153,7 @@ fn main() {
     println!("| users | generate s | input MB | rows | floor s | hash floor s | inspect s | diff s | plan s | plan peak RSS MB | plan / floor | output MB | write floor s | plan / (floor + hash + write) | verify s | verify peak RSS MB |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut plan_times = Vec::new();
+    let mut json_rows = Vec::new();
     for n in sizes {
         let dir = root.join(n.to_string());
         // Plan folders a stopped run left behind.
@@ -195,7 +196,27 @@ fn main() {
             plans.push(fresh);
             r
         });
-        let out = plans.pop().unwrap();
+        // The same tenant as Graph JSON (what export-script saves), planned in the same run.
+        let json_dir = root.join(format!("{n}-json"));
+        run(&[
+            "generate",
+            "--users",
+            &n.to_string(),
+            "--out",
+            json_dir.to_str().unwrap(),
+            "--force",
+            "--format",
+            "json",
+        ]);
+        let json_snap = json_dir.to_str().unwrap();
+        let (json_t, json_rss) = best(reps, || {
+            let fresh = root.join(format!("{n}-plan-{}", plans.len() + 1));
+            let r = run(&["plan", json_snap, "--out", fresh.to_str().unwrap()]);
+            plans.push(fresh);
+            r
+        });
+        json_rows.push((n, json_t, json_rss, plan_t, rss));
+        let out = plans.remove(reps - 1);
         let (verify_t, verify_rss) = best(reps, || run(&["verify", out.to_str().unwrap(), snap]));
         let mut copies = Vec::new();
         let (write_t, out_bytes) = best(reps, || {
@@ -226,6 +247,19 @@ fn main() {
         for p in plans.iter().chain([&out]).chain(&copies) {
             std::fs::remove_dir_all(p).unwrap();
         }
+    }
+    println!("\n| users | plan CSV s | plan JSON s | JSON / CSV time | peak RSS CSV MB | peak RSS JSON MB | JSON / CSV memory |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for (n, json_t, json_rss, csv_t, csv_rss) in json_rows {
+        println!(
+            "| {n} | {:.3} | {:.3} | {:.2}× | {:.0} | {:.0} | {:.2}× |",
+            csv_t.as_secs_f64(),
+            json_t.as_secs_f64(),
+            json_t.as_secs_f64() / csv_t.as_secs_f64(),
+            csv_rss as f64 / 1e6,
+            json_rss as f64 / 1e6,
+            json_rss as f64 / csv_rss as f64
+        );
     }
     for w in plan_times.windows(2) {
         let ((a, ta), (b, tb)) = (w[0], w[1]);
