@@ -293,25 +293,7 @@ fn locate_inputs(spec: &SnapshotSpec, problems: &mut Problems) -> Vec<(FileKind,
                 continue;
             }
             (Some((path, _)), [csv, ..]) => {
-                let two = [&path, *csv];
-                problems.push(
-                    Problem::error(
-                        Code::FileAmbiguous,
-                        format!("the snapshot has two `{}` sources", kind.name()),
-                    )
-                    .at(root.display().to_string())
-                    .help(format!(
-                        "keep one of: {}",
-                        two.iter()
-                            .map(|p| p
-                                .file_name()
-                                .unwrap_or_default()
-                                .to_string_lossy()
-                                .into_owned())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                );
+                problems.push(ambiguous(root, kind, &[&path, csv]));
                 continue;
             }
             (None, _) => found,
@@ -335,24 +317,7 @@ fn locate_inputs(spec: &SnapshotSpec, problems: &mut Problems) -> Vec<(FileKind,
                 out.push((kind, Located::Sheet((*one).clone(), None)))
             }
             [one] => out.push((kind, Located::File((*one).clone()))),
-            many => problems.push(
-                Problem::error(
-                    Code::FileAmbiguous,
-                    format!("the snapshot has {} `{}` files", many.len(), kind.name()),
-                )
-                .at(root.display().to_string())
-                .help(format!(
-                    "keep one of: {}",
-                    many.iter()
-                        .map(|p| p
-                            .file_name()
-                            .unwrap_or_default()
-                            .to_string_lossy()
-                            .into_owned())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            ),
+            many => problems.push(ambiguous(root, kind, many)),
         }
     }
     let users_json = out
@@ -384,6 +349,25 @@ fn locate_inputs(spec: &SnapshotSpec, problems: &mut Problems) -> Vec<(FileKind,
         }
     }
     out
+}
+
+/// Two or more files for one input.
+fn ambiguous(root: &Path, kind: FileKind, files: &[&PathBuf]) -> Problem {
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    Problem::error(
+        Code::FileAmbiguous,
+        format!("the snapshot has {} `{}` files", files.len(), kind.name()),
+    )
+    .at(root.display().to_string())
+    .help(format!("keep one of: {}", names.join(", ")))
 }
 
 fn is_json(p: &Path) -> bool {

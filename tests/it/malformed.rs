@@ -4,19 +4,6 @@
 
 use crate::util::*;
 
-fn run_case(file: &str) -> (i32, String) {
-    let (case, kind_ext) = file.split_once('.').unwrap();
-    let dir = temp_dir(&format!("malformed-{case}"));
-    copy_dir(&root().join("tests/malformed/base"), &dir);
-    std::fs::copy(
-        root().join("tests/malformed").join(file),
-        dir.join(kind_ext),
-    )
-    .unwrap();
-    let out = licshift(&["inspect", dir.to_str().unwrap()]);
-    (code(&out), stderr(&out))
-}
-
 #[test]
 fn base_snapshot_is_valid() {
     let out = licshift(&[
@@ -26,35 +13,8 @@ fn base_snapshot_is_valid() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
-macro_rules! corpus {
-    ($($name:ident => $file:literal, $code:literal, $location:literal;)*) => {
-        $(
-            #[test]
-            fn $name() {
-                let (exit, err) = run_case($file);
-                assert_eq!(exit, 2, "{err}");
-                assert!(err.contains($code), "expected {} in:\n{err}", $code);
-                assert!(err.contains($location), "expected location {} in:\n{err}", $location);
-                assert!(err.contains("nothing was written"), "{err}");
-                assert_snapshot(&format!("malformed/{}.stderr", $file), &err);
-            }
-        )*
-
-        #[test]
-        fn every_corpus_file_has_a_test() {
-            let mut files: Vec<String> = std::fs::read_dir(root().join("tests/malformed")).unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|f| f != "base")
-                .collect();
-            files.sort();
-            let mut tested = vec![$($file.to_string()),*];
-            tested.sort();
-            assert_eq!(files, tested);
-        }
-    };
-}
-
 corpus! {
+    "malformed", every_corpus_file_has_a_test;
     missing_column => "missing-column.users.csv", "licshift::input::missing_column", "users.csv:1:";
     alias_typo => "alias-typo.users.csv", "did you mean `UserPrincipalName`?", "users.csv:1:2";
     bad_guid => "bad-guid.users.csv", "licshift::input::bad_guid", "users.csv:3:1";

@@ -209,3 +209,51 @@ pub const PLAN_FILES: [&str; 5] = [
     "prepare.csv",
     "report.md",
 ];
+
+/// A malformed-input corpus: `tests/NAME/base` is a valid snapshot, every other file of
+/// `tests/NAME` carries one defect and replaces the base's file of its kind (`case.users.csv`
+/// replaces `users.csv`). `inspect` exits 2 with the located diagnostic, pinned in
+/// tests/snapshots/NAME/.
+pub fn run_corpus_case(corpus: &str, file: &str) -> (i32, String) {
+    let (case, kind_file) = file.split_once('.').unwrap();
+    let dir = temp_dir(&format!("{corpus}-{case}"));
+    copy_dir(&root().join("tests").join(corpus).join("base"), &dir);
+    std::fs::copy(
+        root().join("tests").join(corpus).join(file),
+        dir.join(kind_file),
+    )
+    .unwrap();
+    let out = licshift(&["inspect", dir.to_str().unwrap()]);
+    (code(&out), stderr(&out))
+}
+
+/// One test per corpus file (`name => file, code, location;`), and one that every file of the
+/// corpus has its test.
+macro_rules! corpus {
+    ($corpus:literal, $every:ident; $($name:ident => $file:literal, $code:literal, $location:literal;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let (exit, err) = run_corpus_case($corpus, $file);
+                assert_eq!(exit, 2, "{err}");
+                assert!(err.contains($code), "expected {} in:\n{err}", $code);
+                assert!(err.contains($location), "expected location {} in:\n{err}", $location);
+                assert!(err.contains("nothing was written"), "{err}");
+                assert_snapshot(&format!("{}/{}.stderr", $corpus, $file), &err);
+            }
+        )*
+
+        #[test]
+        fn $every() {
+            let mut files: Vec<String> = std::fs::read_dir(root().join("tests").join($corpus)).unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|f| f != "base")
+                .collect();
+            files.sort();
+            let mut tested = vec![$($file.to_string()),*];
+            tested.sort();
+            assert_eq!(files, tested);
+        }
+    };
+}
+pub(crate) use corpus;
