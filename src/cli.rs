@@ -22,6 +22,8 @@ pub enum Command {
     Inspect {
         /// Snapshot folder of exports, or one workbook with a sheet per file.
         snapshot: PathBuf,
+        /// `table`: the summary and every problem; `json`: the summary; `csv`: one row per
+        /// problem (severity, code, location, message, help), for pipelines.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         #[command(flatten)]

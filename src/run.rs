@@ -154,13 +154,31 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
             sim,
         } => {
             let sim = Simulation::from_args(&snapshot, &sim, None)?;
-            let snap = load(&sim)?;
+            let csv = |problems: &Problems, out: &mut dyn Write| {
+                let text = report::inspect::problems_csv(problems)
+                    .map_err(Error::io("writing the problems"))?;
+                write_out(out, &text)
+            };
+            let snap = match load(&sim) {
+                Err(Error::Input(problems)) if format == Format::Csv => {
+                    csv(&problems, out)?;
+                    return Err(Error::Input(problems));
+                }
+                other => other?,
+            };
             let summary = report::inspect::summarise(&snap.tenant, &snap.warnings);
             let text = match format {
                 Format::Json => {
                     serde_json::to_string_pretty(&summary).expect("summary serialises") + "\n"
                 }
-                Format::Csv => return Err(Error::usage("inspect writes --format table or json")),
+                // One row per problem: what a pipeline wants of inspect.
+                Format::Csv => {
+                    csv(&snap.warnings, out)?;
+                    return Ok(Ran {
+                        code: crate::exit::OK,
+                        warnings: Problems::default(),
+                    });
+                }
                 Format::Table => report::inspect::render_table(&summary),
             };
             write_out(out, &text)?;

@@ -69,6 +69,27 @@ impl Columns {
             }
             at.push(hits.first().copied());
         }
+        // Two headers for a column licshift does not read change nothing today, but a
+        // `--wave-by` or a later version could read the wrong one: a warning.
+        for (i, h) in normed.iter().enumerate() {
+            let read = at.contains(&Some(i));
+            let first = normed.iter().position(|o| o == h) == Some(i);
+            let again: Vec<usize> = (i + 1..normed.len()).filter(|&j| normed[j] == *h).collect();
+            if read || !first || again.is_empty() || h.is_empty() {
+                continue;
+            }
+            problems.push(
+                Problem::warning(
+                    Code::DuplicateColumn,
+                    format!(
+                        "the header names {} twice; licshift does not read that column",
+                        quote(&table.headers[i])
+                    ),
+                )
+                .at(table.locate(table.header_origin(again[0])))
+                .help("a column that is read (--wave-by included) may not be there twice"),
+            );
+        }
         Columns { at }
     }
 
@@ -119,7 +140,7 @@ pub fn missing(table: &Table, col: &Col, also: Option<&Col>) -> Problem {
 }
 
 /// Levenshtein distance, for hints only.
-fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

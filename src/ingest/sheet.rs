@@ -70,6 +70,36 @@ impl Workbook {
 
     /// Rows of a sheet as text, numbered from 1 as in the spreadsheet.
     pub fn rows(&mut self, sheet: &str) -> Result<Vec<(u32, Vec<String>)>, String> {
+        // An xlsx sheet declares its size (`<dimension ref="A1:A99999999">`), and a dense
+        // range is allocated for it before a cell is read: one edited reference would take all
+        // the machine's memory. Its cells are read as a stream instead, and only those there.
+        if let Sheets::Xlsx(book) = &mut self.book {
+            let mut reader = book
+                .worksheet_cells_reader(sheet)
+                .map_err(|e| e.to_string())?;
+            let mut cells = Vec::new();
+            while let Some(cell) = reader.next_cell().map_err(|e| e.to_string())? {
+                let (r, c) = cell.get_position();
+                let text = cell_text(&Data::from(cell.get_value().clone()));
+                if text.is_empty() {
+                    continue;
+                }
+                if r >= MAX_ROWS || c >= MAX_COLUMNS {
+                    return Err(format!(
+                        "cell {}{} is beyond the last one a worksheet can hold (XFD1048576)",
+                        crate::diag::column_letters(c.saturating_add(1)),
+                        u64::from(r) + 1
+                    ));
+                }
+                cells.push((r, c, text));
+                if cells.len() > MAX_CELLS {
+                    return Err(format!(
+                        "the sheet has more than {MAX_CELLS} cells, more than any export"
+                    ));
+                }
+            }
+            return sparse_rows(cells);
+        }
         let range = self
             .book
             .worksheet_range(sheet)
@@ -89,6 +119,39 @@ impl Workbook {
         }
         Ok(out)
     }
+}
+
+/// A worksheet's limits (Excel's): rows and columns past them are no export's.
+const MAX_ROWS: u32 = 1 << 20;
+const MAX_COLUMNS: u32 = 1 << 14;
+
+/// The rows that hold cells, each as wide as its last cell; a sheet whose rows would hold more
+/// than `MAX_CELLS` cells between them is refused before they are built.
+fn sparse_rows(mut cells: Vec<(u32, u32, String)>) -> Result<Vec<(u32, Vec<String>)>, String> {
+    cells.sort_by_key(|c| (c.0, c.1));
+    let mut dense = 0usize;
+    let mut last = None;
+    for &(r, c, _) in cells.iter().rev() {
+        if last != Some(r) {
+            dense += c as usize + 1;
+            last = Some(r);
+        }
+    }
+    if dense > MAX_CELLS {
+        return Err(format!(
+            "the sheet's rows span {dense} cells, more than any export"
+        ));
+    }
+    let mut out: Vec<(u32, Vec<String>)> = Vec::new();
+    for (r, c, text) in cells {
+        if out.last().is_none_or(|l| l.0 != r + 1) {
+            out.push((r + 1, Vec::new()));
+        }
+        let row = &mut out.last_mut().expect("a row was pushed").1;
+        row.resize(c as usize, String::new());
+        row.push(text);
+    }
+    Ok(out)
 }
 
 /// A cell as the text an export would have held. Whole numbers lose Excel's `.0`.

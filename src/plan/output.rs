@@ -103,12 +103,20 @@ pub fn atomic_dir_or_nothing<T>(
     std::fs::create_dir_all(&parent)
         .map_err(Error::io(format!("creating {}", parent.display())))?;
     let pid = std::process::id();
-    // A run killed mid-write leaves its hidden folder behind: clear those first.
+    // A run killed mid-write leaves its hidden folder behind, and one killed while renaming
+    // leaves the plan it was replacing: clear those of processes that are gone.
     if let Ok(entries) = std::fs::read_dir(&parent) {
-        let stale = format!(".{name}.licshift-tmp-");
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(&stale) {
-                let _ = std::fs::remove_dir_all(e.path());
+            let file = e.file_name().to_string_lossy().into_owned();
+            let left = ["tmp", "old"].iter().find_map(|kind| {
+                file.strip_prefix(&format!(".{name}.licshift-{kind}-"))?
+                    .parse::<u32>()
+                    .ok()
+            });
+            if let Some(owner) = left {
+                if owner == pid || !process_alive(owner) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
             }
         }
     }
@@ -159,4 +167,18 @@ pub fn atomic_dir_or_nothing<T>(
             .map_err(Error::io(format!("renaming into {}", out.display())))?;
     }
     Ok(value)
+}
+
+/// Whether a process with this id runs now. Where that cannot be asked, no: a folder left
+/// behind is cleared, as it was before this was asked.
+fn process_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        Path::new("/proc").join(pid.to_string()).exists()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        false
+    }
 }

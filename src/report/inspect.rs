@@ -246,3 +246,21 @@ pub fn render_table(s: &Summary) -> String {
     }
     out
 }
+
+/// Every problem found, one CSV row each, for a pipeline: severity, stable code, location,
+/// message and hint (cells from exports made formula-safe).
+pub fn problems_csv(problems: &crate::diag::Problems) -> std::io::Result<String> {
+    let mut w = super::SafeCsv::new(Vec::new());
+    w.row(["severity", "code", "location", "message", "help"])?;
+    for p in &problems.list {
+        let severity = if p.is_error() { "error" } else { "warning" };
+        w.row([
+            severity,
+            p.code.as_str(),
+            p.location.as_str(),
+            p.message.as_str(),
+            p.help.as_deref().unwrap_or(""),
+        ])?;
+    }
+    Ok(String::from_utf8_lossy(&w.finish()?).into_owned())
+}

@@ -281,3 +281,119 @@ fn a_zip_bomb_dressed_as_xlsx() {
     );
     assert!(peak < 100, "peak {peak} MB");
 }
+
+/// One edited reference in a workbook (`<dimension ref="A1:E99999999">`) used to make calamine
+/// allocate the whole declared range: 24 GB and a kill. Its cells are streamed now, so the
+/// few real ones are read, in seconds and a few MB.
+#[test]
+fn a_workbook_whose_declared_size_is_huge_is_read_by_its_real_cells() {
+    for file in ["huge-dimension.users.xlsx", "wide-dimension.users.xlsx"] {
+        let path = root().join("tests/adversarial").join(file);
+        let base = root().join("tests/malformed/base");
+        let start = std::time::Instant::now();
+        let (out, peak) = licshift_peak_mb(&[
+            "inspect",
+            base.to_str().unwrap(),
+            "--users",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code(&out), 0, "{file}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(v["users"]["total"], 2, "{file}");
+        assert!(peak < 200, "{file}: peak {peak} MB");
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "{file}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+/// A real cell past the last column a worksheet has (ZZZZ1) is refused, located, quickly.
+#[test]
+fn a_cell_past_the_last_column_is_refused() {
+    let path = root()
+        .join("tests/adversarial")
+        .join("cell-past-xfd.users.xlsx");
+    let base = root().join("tests/malformed/base");
+    let start = std::time::Instant::now();
+    let (out, peak) = licshift_peak_mb(&[
+        "inspect",
+        base.to_str().unwrap(),
+        "--users",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let m = message(&out);
+    assert!(m.contains("licshift::input::spreadsheet"), "{m}");
+    assert!(
+        m.contains("ZZZZ1") && m.contains("cell-past-xfd.users.xlsx#Users"),
+        "{m}"
+    );
+    assert!(peak < 200, "peak {peak} MB");
+    assert!(start.elapsed().as_secs() < 20);
+}
+
+/// Two columns of one name: a warning for a column nothing reads, an error for one that is
+/// read — `--wave-by`'s included.
+#[test]
+fn duplicate_headers_of_unread_columns_warn_and_of_wave_by_refuse() {
+    let text = "Id,UserPrincipalName,Office,DisplayName,Office\n1b1bd6b5-3a0e-4d5d-9a47-5a8a2f3e0001,ann@contoso.com,Delft,ann,Leiden\n1b1bd6b5-3a0e-4d5d-9a47-5a8a2f3e0002,bob@contoso.com,Delft,bob,Leiden\n";
+    let dir = snapshot_with("dup-office", "users.csv", text.as_bytes());
+    let out = licshift(&["inspect", dir.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = stdout(&out) + &stderr(&out);
+    assert!(
+        s.contains("duplicate_column")
+            && s.contains("users.csv:1:5")
+            && s.contains("`Office` twice"),
+        "{s}"
+    );
+    let plan_dir = temp_dir("adv-dup-office-plan").join("plan");
+    let out = licshift(&[
+        "plan",
+        dir.to_str().unwrap(),
+        "--out",
+        plan_dir.to_str().unwrap(),
+        "--wave-by",
+        "Office",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let m = message(&out);
+    assert!(
+        m.contains("licshift::input::duplicate_column") && m.contains("users.csv:1:5"),
+        "{m}"
+    );
+    assert!(!plan_dir.exists());
+}
+
+/// `inspect --format csv`: one row per problem, for a pipeline; on a broken snapshot too.
+#[test]
+fn inspect_writes_one_csv_row_per_problem() {
+    let base = root().join("tests/malformed/base");
+    let out = licshift(&["inspect", base.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("severity,code,location,message,help\r\n"));
+    let dir = snapshot_with(
+        "csv-problems",
+        "users.csv",
+        std::fs::read(root().join("tests/malformed/bad-guid.users.csv"))
+            .unwrap()
+            .as_slice(),
+    );
+    let out = licshift(&["inspect", dir.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(code(&out), 2);
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(out.stdout.as_slice())
+        .records()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(!rows.is_empty());
+    assert_eq!(&rows[0][0], "error");
+    assert_eq!(&rows[0][1], "licshift::input::bad_guid");
+    assert!(rows[0][2].starts_with("users.csv:3:1"), "{:?}", rows[0]);
+    // --help offers only what works.
+    let help = stdout(&licshift(&["inspect", "--help"]));
+    assert!(help.contains("one row per"), "{help}");
+}

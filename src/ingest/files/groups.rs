@@ -3,6 +3,7 @@
 use super::{get, header, resolve_group, resolve_plans, resolve_sku, resolve_user, Col};
 use crate::diag::{quote, Code, Problem};
 use crate::ingest::cells::{self, clean, name_key};
+use crate::ingest::columns::distance;
 use crate::ingest::table::Table;
 use crate::ingest::Ctx;
 use crate::model::{Group, GroupIdx, NestedGroup, TemplateLine, TemplateStatus};
@@ -283,35 +284,21 @@ fn new_group(ctx: &mut Ctx, table: &Table, row: &crate::ingest::table::Row, col:
 /// for spaces, `-` and `_`, or a small edit distance away. Only groups with an id count: a
 /// proposed group is no existing name to mistype.
 fn nearest_group(ctx: &Ctx, key: &str) -> Option<String> {
-    let squash = |s: &str| -> Vec<char> {
+    let squash = |s: &str| -> String {
         s.chars()
             .filter(|c| !c.is_whitespace() && *c != '-' && *c != '_')
             .collect()
     };
     let want = squash(key);
-    let allowed = if want.len() < 6 { 1 } else { 2 };
+    let allowed = if want.chars().count() < 6 { 1 } else { 2 };
     ctx.t
         .groups
         .iter()
         .filter(|g| g.id.is_some())
-        .map(|g| (edit_distance(&squash(&name_key(&g.name)), &want), &g.name))
+        .map(|g| (distance(&squash(&name_key(&g.name)), &want), &g.name))
         .filter(|(d, _)| *d <= allowed)
         .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
         .map(|(_, n)| n.clone())
-}
-
-/// Levenshtein distance, one row at a time.
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let subst = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 const M_GROUP_ID: usize = 0;

@@ -31,7 +31,7 @@ pub(super) fn header(
 ) -> Option<Columns> {
     let mut problems = Vec::new();
     let found = Columns::resolve(table, cols, &mut problems);
-    let dup = !problems.is_empty();
+    let dup = problems.iter().any(|p| p.is_error());
     for p in problems {
         ctx.problems.push(p);
     }

@@ -104,6 +104,24 @@ impl UsersLoader {
             let w = norm(w);
             table.headers.iter().position(|h| norm(h) == w)
         });
+        if let (Some(Some(first)), Some(w)) = (wave_col, &ctx.wave_by) {
+            let again =
+                (first + 1..table.headers.len()).find(|&i| norm(&table.headers[i]) == norm(w));
+            if let Some(i) = again {
+                let msg = format!(
+                    "--wave-by {}: the users file has two such columns",
+                    quote(w)
+                );
+                ctx.problems.push(
+                    Problem::error(Code::DuplicateColumn, msg)
+                        .at(table.locate(table.header_origin(i)))
+                        .help(
+                            "keep one of them: licshift will not guess which holds the right value",
+                        ),
+                );
+                return None;
+            }
+        }
         if let (Some(None), Some(w)) = (wave_col, &ctx.wave_by) {
             let msg = format!("--wave-by {}: the users file has no such column", quote(w));
             ctx.problems.push(
