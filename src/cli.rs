@@ -58,6 +58,10 @@ pub enum Command {
     /// Re-check a plan (or a hand-edited waves.csv) against a snapshot, or an executed stage or
     /// wave against a fresh export. Exit 0 all clear, 1 violations, 2 bad input.
     Verify(VerifyArgs),
+    /// Write wave and rollback scripts for a waves.csv (the pending list `verify --after …
+    /// --pending` wrote, or a reviewer's edit) after checking it as `verify` does: every
+    /// removal safe on the snapshot, the waves replayed. Exit 1 and nothing written otherwise.
+    Scripts(ScriptsArgs),
     /// Print the service-plan relations in force (built-in and from a rules file) with their source.
     Rules {
         /// A snapshot whose `rules` file (and plans) to include.
@@ -201,6 +205,29 @@ pub struct VerifyArgs {
     /// Also write the result as a Markdown change record.
     #[arg(long, value_name = "FILE.md")]
     pub report: Option<PathBuf>,
+    /// With --after: write the removals the waves skipped (users who still hold their direct
+    /// assignment safely) as a waves.csv, for `licshift scripts --waves FILE`.
+    #[arg(long, value_name = "FILE.csv", requires = "after")]
+    pub pending: Option<PathBuf>,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ScriptsArgs {
+    /// The plan folder (its plan.json names the snapshot's hashes).
+    pub plan: PathBuf,
+    /// The snapshot the plan was made from.
+    pub snapshot: PathBuf,
+    /// The waves.csv to write scripts for.
+    #[arg(long, value_name = "FILE.csv")]
+    pub waves: PathBuf,
+    /// Output folder for scripts/; written whole or not at all.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace a non-empty --out folder.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub sim: SimArgs,
 }

@@ -206,6 +206,8 @@ pub struct Tenant {
     /// Template lines per group (empty when the group has no template).
     pub templates: Vec<Vec<TemplateLine>>,
     pub tenant_location: Option<Country>,
+    /// The organization file's id: the tenant the scripts may run against.
+    pub organization_id: Option<Guid>,
     pub rules: Rules,
     /// Rows in the catalog file when one was given.
     pub catalog_rows: Option<u64>,

@@ -162,6 +162,17 @@ fn write_scripts(spool: &Spool, t: &Tenant, plan: &Plan, dir: &Path) -> io::Resu
     // One file per script: waves render on every core, in no order that shows.
     std::fs::create_dir_all(dir.join("scripts"))?;
     let cells = powershell::ScriptCells::new(t);
+    let ctx = powershell::ScriptContext::new(t, &format!("{:?}", plan.options));
+    let mut buf = Vec::new();
+    powershell::prepare_script(&mut buf, t, &cells, &ctx, &plan.prepare);
+    let mut f = create(spool, dir, "scripts/prepare.ps1")?;
+    f.write_all(&buf)?;
+    finish(f)?;
+    buf.clear();
+    powershell::prepare_rollback_script(&mut buf, &ctx);
+    let mut f = create(spool, dir, "scripts/prepare-rollback.ps1")?;
+    f.write_all(&buf)?;
+    finish(f)?;
     // A buffer per worker, reused: fresh ones would fault in new pages each time (the spool
     // recycles the windows).
     plan.waves
@@ -170,9 +181,9 @@ fn write_scripts(spool: &Spool, t: &Tenant, plan: &Plan, dir: &Path) -> io::Resu
             for rollback in [false, true] {
                 buf.clear();
                 if rollback {
-                    powershell::rollback_script(buf, t, &cells, wave);
+                    powershell::rollback_script(buf, &ctx, wave);
                 } else {
-                    powershell::wave_script(buf, t, &cells, wave);
+                    powershell::wave_script(buf, t, &cells, &ctx, wave);
                 }
                 let rel = powershell::script_name(wave.number, rollback);
                 let mut f = create(spool, dir, &rel)?;

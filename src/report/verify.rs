@@ -68,6 +68,28 @@ pub fn table(v: &Verification) -> String {
             }
         );
     }
+    if !v.pending.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nPending — skipped by the waves, still holding their direct assignment safely ({}; not violations).\nCarry them forward: verify … --pending pending.csv, then licshift scripts PLAN SNAPSHOT --waves pending.csv --out DIR:",
+            v.pending.len()
+        );
+        s += &tbl(
+            &["wave", "user", "SKU", "why"],
+            v.pending
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.wave.to_string(),
+                        p.user.clone(),
+                        p.sku.clone(),
+                        p.reason.clone(),
+                    ]
+                })
+                .collect(),
+        );
+        s += "\n";
+    }
     if !v.drift.is_empty() {
         let _ = writeln!(
             s,
@@ -108,6 +130,17 @@ pub fn csv(v: &Verification) -> std::io::Result<String> {
             x.detail.clone(),
         ])?;
     }
+    for p in &v.pending {
+        w.row([
+            "PENDING".to_string(),
+            p.wave.to_string(),
+            p.user_id.clone(),
+            p.user.clone(),
+            p.sku.clone(),
+            String::new(),
+            p.reason.clone(),
+        ])?;
+    }
     for d in &v.drift {
         w.row([
             "DRIFT".to_string(),
@@ -120,6 +153,31 @@ pub fn csv(v: &Verification) -> std::io::Result<String> {
         ])?;
     }
     Ok(String::from_utf8_lossy(&w.finish()?).into_owned())
+}
+
+/// The pending removals as a waves.csv (`wave,userId,userPrincipalName,skuId,skuPartNumber,
+/// coveredBy`), each in the wave it was planned in: what `licshift scripts --waves` reads.
+pub fn pending_waves(pending: &[crate::verify::Pending]) -> std::io::Result<Vec<u8>> {
+    let mut w = SafeCsv::new(Vec::new());
+    w.row([
+        "wave",
+        "userId",
+        "userPrincipalName",
+        "skuId",
+        "skuPartNumber",
+        "coveredBy",
+    ])?;
+    for p in pending {
+        w.row([
+            p.wave.to_string(),
+            p.user_id.clone(),
+            p.user.clone(),
+            p.sku_id.clone(),
+            p.sku.clone(),
+            p.covered_by.join("; "),
+        ])?;
+    }
+    w.finish()
 }
 
 pub fn markdown(v: &Verification, plan: &std::path::Path, snapshot: &std::path::Path) -> String {

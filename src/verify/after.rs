@@ -2,7 +2,7 @@
 //! Users, SKUs and plans are matched between the two snapshots by id; a group the prepare stage
 //! created (no id in the baseline) by its name.
 
-use super::{unsafe_reason, violation, Drift, NextWave, Resolved, Violation};
+use super::{unsafe_reason, violation, Drift, NextWave, Pending, Resolved, Violation};
 use crate::engine::Outcome;
 use crate::model::{Assignment, GroupIdx, Guid, PlanSet, Source, Tenant, UserIdx};
 use std::collections::{BTreeMap, BTreeSet};
@@ -187,6 +187,72 @@ pub(super) fn check_prepare(
             ));
         }
     }
+    v.extend(templates_enabling_more(&m));
+    v
+}
+
+/// Template lines that came out enabling plans they were to disable (YAMMER_ENTERPRISE was to
+/// be off and is on): every member would silently gain a service. One violation per group and
+/// SKU, with the first member seen as the example.
+fn templates_enabling_more(m: &Match) -> Vec<Violation> {
+    let (base, fresh) = (m.base, m.fresh);
+    let mut lines: BTreeMap<(GroupIdx, Guid), (GroupIdx, BTreeSet<Guid>)> = BTreeMap::new();
+    for (gi, ls) in base.templates.iter().enumerate() {
+        let g = GroupIdx(gi as u32);
+        let Some(fg) = m.group(g) else { continue };
+        for line in ls {
+            let planned = ids(base, &base.enabled(line.sku, &line.disabled));
+            lines.insert((fg, base.skus[line.sku.ix()].id), (g, planned));
+        }
+    }
+    let mut found: BTreeMap<(GroupIdx, Guid), (UserIdx, BTreeSet<Guid>)> = BTreeMap::new();
+    for a in &fresh.assignments {
+        let Source::Group(fg) = a.source else {
+            continue;
+        };
+        let key = (fg, fresh.skus[a.sku.ix()].id);
+        let Some((_, planned)) = lines.get(&key) else {
+            continue;
+        };
+        if found.contains_key(&key) {
+            continue;
+        }
+        let more: BTreeSet<Guid> = ids(fresh, &fresh.enabled(a.sku, &a.disabled))
+            .difference(planned)
+            .copied()
+            .collect();
+        if !more.is_empty() {
+            found.insert(key, (a.user, more));
+        }
+    }
+    let mut v = Vec::new();
+    for (key, (fu, more)) in found {
+        let (g, _) = &lines[&key];
+        let fresh_user = &fresh.users[fu.ix()];
+        let Some(u) = base.user_by_key(&fresh_user.id.to_string()) else {
+            continue;
+        };
+        let sku = base
+            .skus
+            .iter()
+            .find(|s| s.id == key.1)
+            .map_or(String::new(), |s| s.part_number.clone());
+        let plans = names(fresh, base, &more);
+        let detail = format!(
+            "{}'s {sku} enables {} that its template disables: every member would gain these services",
+            base.group_label(*g),
+            plans.join(", ")
+        );
+        v.push(violation(
+            base,
+            "TEMPLATE_ENABLES_MORE",
+            None,
+            u,
+            &sku,
+            plans,
+            detail,
+        ));
+    }
     v
 }
 
@@ -194,6 +260,7 @@ pub(super) struct AfterResult {
     pub violations: Vec<Violation>,
     pub drift: Vec<Drift>,
     pub next_wave: Option<NextWave>,
+    pub pending: Vec<Pending>,
 }
 
 pub(super) fn check_after(
@@ -206,6 +273,7 @@ pub(super) fn check_after(
 ) -> AfterResult {
     let m = Match::new(base, fresh);
     let mut v = Vec::new();
+    let mut pending = Vec::new();
     let done: Vec<&Resolved> = resolved.iter().filter(|r| r.wave <= wave).collect();
     let mut users: Vec<UserIdx> = done.iter().map(|r| r.user).collect();
     users.sort();
@@ -237,6 +305,38 @@ pub(super) fn check_after(
         let before = ids(base, &o.users[u.ix()].before);
         let now = ids(fresh, &fo.users[fu.ix()].before);
         let lost: BTreeSet<Guid> = before.difference(&now).copied().collect();
+        // A removal the wave skipped leaves the direct assignment in place: nothing is lost,
+        // the user is pending (carried forward), not a violation.
+        let (kept, removed): (Vec<&&Resolved>, Vec<&&Resolved>) = mine.iter().partition(|r| {
+            let sku_id = base.skus[r.sku.ix()].id;
+            fresh
+                .user_assignments(fu)
+                .any(|(_, a)| a.source == Source::Direct && fresh.skus[a.sku.ix()].id == sku_id)
+        });
+        if lost.is_empty() {
+            for r in &kept {
+                let why = if troubles.is_empty() {
+                    "the wave skipped the user (see its log); the direct assignment still gives the plans".to_string()
+                } else {
+                    troubles.join("; ")
+                };
+                pending.push(Pending {
+                    wave: r.wave,
+                    user_id: base.users[u.ix()].id.to_string(),
+                    user: base.users[u.ix()].upn.clone(),
+                    sku_id: base.skus[r.sku.ix()].id.to_string(),
+                    sku: base.sku_label(r.sku).to_string(),
+                    covered_by: covering(base, o, r)
+                        .iter()
+                        .map(|g| base.group_label(*g).to_string())
+                        .collect(),
+                    reason: why,
+                });
+            }
+            if removed.is_empty() {
+                continue;
+            }
+        }
         let skus: Vec<&str> = mine.iter().map(|r| base.sku_label(r.sku)).collect();
         if !lost.is_empty() {
             let why = if troubles.is_empty() {
@@ -264,15 +364,6 @@ pub(super) fn check_after(
                     Vec::new(),
                     t,
                 ));
-            }
-        }
-        for r in &mine {
-            let sku_id = base.skus[r.sku.ix()].id;
-            if fresh
-                .user_assignments(fu)
-                .any(|(_, a)| a.source == Source::Direct && fresh.skus[a.sku.ix()].id == sku_id)
-            {
-                v.push(violation(base, "NOT_REMOVED", Some(r.wave), u, base.sku_label(r.sku), Vec::new(), "the direct assignment is still there: the wave's script skipped or failed for this user (see its log)".into()));
             }
         }
     }
@@ -312,10 +403,14 @@ pub(super) fn check_after(
             safe,
         }
     });
+    pending.sort_by(|a, b| {
+        (a.wave, a.user.to_lowercase(), &a.sku).cmp(&(b.wave, b.user.to_lowercase(), &b.sku))
+    });
     AfterResult {
         violations: v,
         drift,
         next_wave,
+        pending,
     }
 }
 

@@ -3,6 +3,7 @@
 //! (SPEC §6). Exit 0 all clear, 1 violations, 2 bad input.
 
 mod after;
+pub mod scripts;
 
 use crate::cli::{Format, VerifyArgs};
 use crate::engine::{self, Outcome, Verdict};
@@ -45,6 +46,22 @@ pub struct Verification {
     pub drift: Vec<Drift>,
     /// After `--after N`: the next wave and whether it is safe to run on the fresh export.
     pub next_wave: Option<NextWave>,
+    /// After `--after N`: removals the waves skipped whose users still hold the direct
+    /// assignment safely. Carried forward (`--pending FILE`, then `licshift scripts`), not
+    /// violations.
+    pub pending: Vec<Pending>,
+}
+
+/// A removal a wave skipped; the user still holds the direct assignment and lost nothing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pending {
+    pub wave: u32,
+    pub user_id: String,
+    pub user: String,
+    pub sku_id: String,
+    pub sku: String,
+    pub covered_by: Vec<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -99,6 +116,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
     let outcome = engine::simulate(&base.tenant, params);
     phases.mark("simulate");
 
+    let mut pending = Vec::new();
     let (mode, next_wave, drift) = match (&args.stage, args.after, &args.fresh) {
         (None, None, _) => {
             violations.extend(check_plan(&base.tenant, &outcome, &resolved));
@@ -138,6 +156,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
                 &fresh_outcome,
             );
             violations.extend(r.violations);
+            pending = r.pending;
             (format!("after wave {wave}"), r.next_wave, r.drift)
         }
         _ => {
@@ -156,7 +175,13 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
         violations,
         drift,
         next_wave,
+        pending,
     };
+    if let Some(path) = &args.pending {
+        let bytes = crate::report::verify::pending_waves(&result.pending)
+            .map_err(Error::io("rendering the pending list"))?;
+        std::fs::write(path, bytes).map_err(Error::io(format!("writing {}", path.display())))?;
+    }
     let text = match args.format {
         Format::Json => {
             serde_json::to_string_pretty(&result).expect("verification serialises") + "\n"
@@ -342,6 +367,16 @@ pub(crate) fn unsafe_reason(
 /// A plan (edited or not) against its snapshot: every removal must still be removable, and the
 /// whole must pass the replay.
 fn check_plan(t: &Tenant, o: &Outcome, resolved: &[Resolved]) -> Vec<Violation> {
+    check_and_replay(t, o, resolved).0
+}
+
+/// The removals checked one by one and then replayed in their waves: the violations, and the
+/// plan of the removals that are safe.
+pub(crate) fn check_and_replay(
+    t: &Tenant,
+    o: &Outcome,
+    resolved: &[Resolved],
+) -> (Vec<Violation>, Plan) {
     let mut v = Vec::new();
     let mut safe = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -431,5 +466,5 @@ fn check_plan(t: &Tenant, o: &Outcome, resolved: &[Resolved]) -> Vec<Violation> 
             detail: format!("{id}: {msg}"),
         });
     }
-    v
+    (v, plan)
 }

@@ -218,69 +218,6 @@ fn wave_by_keeps_departments_together() {
 }
 
 #[test]
-fn scripts_recheck_live_and_remove_in_one_call() {
-    let (out, dir) = plan_into("scripts", "fixtures/contoso", &[], &[]);
-    assert_eq!(code(&out), 0);
-    let scripts: Vec<(String, Vec<u8>)> = read_tree(&dir)
-        .into_iter()
-        .filter(|(n, _)| n.starts_with("scripts/"))
-        .collect();
-    let waves = scripts
-        .iter()
-        .filter(|(n, _)| !n.contains("rollback"))
-        .count();
-    assert!(waves >= 2);
-    for (name, bytes) in &scripts {
-        let s = String::from_utf8(bytes.clone()).unwrap();
-        if name.contains("rollback") {
-            assert!(s.contains("-AddLicenses @(@{ SkuId = $r.SkuId; DisabledPlans = $r.DisabledPlans }) -RemoveLicenses @()"), "{name}");
-            continue;
-        }
-        assert_eq!(
-            s.matches("Set-MgUserLicense -UserId").count(),
-            1,
-            "{name}: one call site"
-        );
-        assert!(
-            s.contains(
-                "Set-MgUserLicense -UserId $r.UserId -AddLicenses @() -RemoveLicenses $remove"
-            ),
-            "{name}"
-        );
-        assert!(
-            s.contains("-Property 'id,userPrincipalName,licenseAssignmentStates'"),
-            "{name}: re-reads the user live"
-        );
-        assert!(
-            s.contains("if ($st.State -ne 'Active') { continue }")
-                && s.contains("$st.Error -ne 'None'"),
-            "{name}: Active with no error"
-        );
-        assert!(s.contains("Write-Log (\"SKIP"), "{name}: logs and skips");
-    }
-    match std::process::Command::new("pwsh").arg("-v").output() {
-        Ok(_) => {
-            for (name, _) in &scripts {
-                let path = dir.join(name);
-                let cmd = format!("$e=$null; [void][System.Management.Automation.Language.Parser]::ParseFile('{}', [ref]$null, [ref]$e); if ($e.Count) {{ $e; exit 1 }}", path.display());
-                let o = std::process::Command::new("pwsh")
-                    .args(["-NoProfile", "-Command", &cmd])
-                    .output()
-                    .unwrap();
-                assert!(
-                    o.status.success(),
-                    "{name}: {}",
-                    String::from_utf8_lossy(&o.stdout)
-                );
-            }
-        }
-        Err(_) => {
-            eprintln!("skipped: pwsh is not installed, the scripts were not parsed as PowerShell")
-        }
-    }
-}
-
-#[test]
 fn refuses_to_overwrite_or_write_into_the_snapshot() {
     let (_, dir) = plan_into("force", "fixtures/contoso", &[], &[]);
     let again = licshift(&["plan", "fixtures/contoso", "--out", dir.to_str().unwrap()]);
@@ -415,4 +352,39 @@ fn killed_mid_write_the_folder_is_whole_or_absent() {
     }
     assert!(completed, "no run finished");
     assert!(out.join("report.md").is_file());
+}
+
+/// A run killed after moving the old plan aside leaves `.NAME.licshift-old-PID`; one killed
+/// mid-write leaves `.NAME.licshift-tmp-PID`. The next run clears both when their process is
+/// gone, and leaves a live process's alone.
+#[test]
+fn leftovers_of_dead_runs_are_cleared_and_live_ones_kept() {
+    let top = temp_dir("leftovers");
+    let out = top.join("plan");
+    // No process has id 4194304 + n (Linux caps ids at 2^22); this test's own process is alive.
+    let dead_old = top.join(".plan.licshift-old-4194399");
+    let dead_tmp = top.join(".plan.licshift-tmp-4194398");
+    let live = top.join(format!(".plan.licshift-tmp-{}", std::process::id()));
+    let other = top.join(".other.licshift-old-4194397");
+    for d in [&dead_old, &dead_tmp, &live, &other] {
+        std::fs::create_dir_all(d.join("scripts")).unwrap();
+        std::fs::write(d.join("waves.csv"), "x").unwrap();
+    }
+    let o = licshift(&[
+        "plan",
+        fixture("scenarios/same-sku-equal").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        !dead_old.exists() && !dead_tmp.exists(),
+        "dead runs' folders are cleared"
+    );
+    assert!(live.exists(), "a live process's folder is left alone");
+    assert!(
+        other.exists(),
+        "another plan's leftovers are not this run's to clear"
+    );
+    assert!(out.join("waves.csv").exists());
 }

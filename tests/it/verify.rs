@@ -242,3 +242,146 @@ fn a_damaged_plan_json_is_refused_with_where_and_why() {
     let out = licshift(&["verify", dir.to_str().unwrap(), BASE]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// A template that was to disable YAMMER_ENTERPRISE came out enabling it: the checkpoint fails,
+/// naming the group, the SKU and the plan (users would gain a service nobody signed off).
+#[test]
+fn the_prepare_checkpoint_catches_a_template_that_enables_more() {
+    let top = temp_dir("verify-template-more");
+    let base = top.join("baseline");
+    copy_dir(&fixture("verify/baseline"), &base);
+    std::fs::write(
+        base.join("templates.csv"),
+        "GroupName,SkuPartNumber,DisabledPlans,Status\nAll users,EMS,,proposed\nOffice,ENTERPRISEPACK,YAMMER_ENTERPRISE,proposed\n",
+    )
+    .unwrap();
+    let plan = top.join("plan");
+    let o = licshift(&[
+        "plan",
+        base.to_str().unwrap(),
+        "--out",
+        plan.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // after-prepare's Office assignments disable nothing: Yammer came out enabled.
+    let bad = licshift(&[
+        "verify",
+        plan.to_str().unwrap(),
+        base.to_str().unwrap(),
+        "--stage",
+        "prepare",
+        "fixtures/verify/after-prepare",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code(&bad), 1, "{}", stdout(&bad));
+    let out = stdout(&bad);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("TEMPLATE_ENABLES_MORE"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains("ENTERPRISEPACK")
+            && row.contains("YAMMER_ENTERPRISE")
+            && row.contains(
+                "Office's ENTERPRISEPACK enables YAMMER_ENTERPRISE that its template disables"
+            ),
+        "{row}"
+    );
+    assert_eq!(
+        out.matches("TEMPLATE_ENABLES_MORE").count(),
+        1,
+        "one violation per group and SKU: {out}"
+    );
+}
+
+/// A wave skipped a user (their direct assignment is still there, nothing lost): after the
+/// wave they are pending — listed, exit 0 — and `--pending` writes them as a waves.csv that
+/// `licshift scripts` turns into scripts after checking it as verify does.
+#[test]
+fn skipped_users_are_pending_and_carried_forward_by_licshift_scripts() {
+    let p = plan("verify-pending");
+    let first = read_csv(&std::path::Path::new(&p).join("waves.csv"))
+        .into_iter()
+        .find(|r| r["wave"] == "1")
+        .unwrap();
+    let top = temp_dir("verify-pending-fresh");
+    let fresh = top.join("fresh");
+    copy_dir(&fixture("verify/after-wave-1-drift"), &fresh);
+    let mut a = std::fs::read_to_string(fresh.join("assignments.csv")).unwrap();
+    a += &format!(
+        "{},{},{},,,Active,None\n",
+        first["userId"], first["userPrincipalName"], first["skuId"]
+    );
+    std::fs::write(fresh.join("assignments.csv"), a).unwrap();
+    let pending = top.join("pending.csv");
+    let out = licshift(&[
+        "verify",
+        &p,
+        BASE,
+        "--after",
+        "1",
+        fresh.to_str().unwrap(),
+        "--pending",
+        pending.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("ALL CLEAR") && text.contains("Pending — skipped by the waves"),
+        "{text}"
+    );
+    assert!(text.contains(&first["userPrincipalName"]), "{text}");
+    let rows = read_csv(&pending);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (&rows[0]["wave"], &rows[0]["userId"], &rows[0]["skuId"]),
+        (&first["wave"], &first["userId"], &first["skuId"])
+    );
+    // The pending list checks out on the baseline: scripts for wave 1 only.
+    let scripts = top.join("scripts-out");
+    let o = licshift(&[
+        "scripts",
+        &p,
+        BASE,
+        "--waves",
+        pending.to_str().unwrap(),
+        "--out",
+        scripts.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let files: Vec<String> = read_tree(&scripts).into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        files,
+        ["scripts/wave-001-rollback.ps1", "scripts/wave-001.ps1"]
+    );
+    let wave = std::fs::read_to_string(scripts.join("scripts/wave-001.ps1")).unwrap();
+    assert!(
+        wave.contains(&format!("@{{ Id = '{}'", first["userId"])),
+        "{wave}"
+    );
+    assert_eq!(
+        wave.matches("@{ Id = '").count(),
+        1,
+        "only the pending user"
+    );
+    // A waves file with an unsafe removal writes nothing and exits 1.
+    let bad = top.join("bad.csv");
+    std::fs::copy("fixtures/verify/waves-added-uncovered.csv", &bad).unwrap();
+    let refused = top.join("refused");
+    let o = licshift(&[
+        "scripts",
+        &p,
+        BASE,
+        "--waves",
+        bad.to_str().unwrap(),
+        "--out",
+        refused.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("UNSAFE_REMOVAL") && !refused.exists(),
+        "{}",
+        stdout(&o)
+    );
+}

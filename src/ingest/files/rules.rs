@@ -264,6 +264,7 @@ fn plan_ref(ctx: &Ctx, raw: &str) -> Option<(Guid, String)> {
     crate::model::known_plan_by_name(&key)
 }
 
+const O_ID: usize = 0;
 const O_COUNTRY: usize = 1;
 
 const ORG_COLS: &[Col] = &[
@@ -285,6 +286,9 @@ pub(crate) fn organization(ctx: &mut Ctx, table: &Table) -> u64 {
     let n = table.for_each_row(
         |p| pending.push(p),
         |row| {
+            if ctx.t.organization_id.is_none() {
+                ctx.t.organization_id = cells::guid(get(row, &cols, O_ID));
+            }
             let raw = get(row, &cols, O_COUNTRY);
             if ctx.t.tenant_location.is_some() || clean(raw).is_empty() {
                 return;

@@ -1,0 +1,125 @@
+//! `licshift scripts PLAN SNAPSHOT --waves FILE --out DIR`: wave and rollback scripts for a
+//! waves.csv that is not the plan's own — the pending list `verify --after … --pending` wrote,
+//! or a reviewer's edit — once it checks out as `verify` checks a plan: every removal safe on
+//! the snapshot, and the waves replayed without breaking an invariant. Nothing is written
+//! otherwise.
+
+use super::{changed_inputs, check_and_replay, resolve};
+use crate::cli::ScriptsArgs;
+use crate::error::{Error, Result};
+use crate::ingest::plan_files;
+use crate::model::Country;
+use crate::report::powershell;
+use crate::run::{self, Ran};
+use crate::settings::Simulation;
+use std::io::Write;
+
+pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
+    let plan = plan_files::read(&args.plan).map_err(Error::Input)?;
+    let Some(manifest) = plan.manifest else {
+        return Err(Error::usage(format!(
+            "{} is not a plan folder (no plan.json): give the folder licshift plan wrote",
+            args.plan.display()
+        )));
+    };
+    let rows = plan_files::read(&args.waves).map_err(Error::Input)?;
+    let mut sim = Simulation::from_args(&args.snapshot, &args.sim, None)?;
+    if sim.tenant_location.is_none() {
+        sim.tenant_location = manifest.tenant_location.as_deref().and_then(Country::parse);
+    }
+    if manifest.strict_seats {
+        sim.seat_formula = crate::cli::SeatFormula::Strict;
+    }
+    let base = run::load(&sim)?;
+    let changed = changed_inputs(&manifest.inputs, &base.tenant.inputs);
+    if !changed.is_empty() {
+        return Err(Error::Usage(
+            format!(
+                "the snapshot changed since the plan was made: {}",
+                changed.join("; ")
+            ),
+            Some("give the snapshot the plan was made from".into()),
+        ));
+    }
+    let t = &base.tenant;
+    let outcome = crate::engine::simulate(
+        t,
+        crate::engine::Params {
+            exact: manifest.exact,
+            ..run::params(&sim, false)
+        },
+    );
+    let (resolved, mut violations) = resolve(t, &rows.removals);
+    let (more, mut checked) = check_and_replay(t, &outcome, &resolved);
+    violations.extend(more);
+    if !violations.is_empty() {
+        let result = super::Verification {
+            mode: format!("scripts for {}", args.waves.display()),
+            removals_checked: rows.removals.len(),
+            users_checked: 0,
+            changed_inputs: Vec::new(),
+            violations,
+            drift: Vec::new(),
+            next_wave: None,
+            pending: Vec::new(),
+        };
+        out.write_all(crate::report::verify::table(&result).as_bytes())
+            .map_err(Error::io("writing output"))?;
+        out.write_all(b"No scripts were written: fix the waves file, or re-plan.\n")
+            .map_err(Error::io("writing output"))?;
+        return Ok(Ran {
+            code: crate::exit::VIOLATIONS,
+            warnings: base.warnings,
+        });
+    }
+    // A wave script takes each user's removals together, users in name order.
+    for w in &mut checked.waves {
+        w.removals
+            .sort_by_cached_key(|r| (t.users[r.user.ix()].upn.to_lowercase(), r.user, r.sku));
+        w.users
+            .sort_by_cached_key(|u| (t.users[u.ix()].upn.to_lowercase(), *u));
+    }
+    let waves_bytes = std::fs::read(&args.waves)
+        .map_err(Error::io(format!("reading {}", args.waves.display())))?;
+    let ctx = powershell::ScriptContext::new(
+        t,
+        &format!(
+            "scripts --waves sha256:{}",
+            crate::ingest::sha256(&waves_bytes)
+        ),
+    );
+    let cells = powershell::ScriptCells::new(t);
+    crate::plan::check_out_dir(&args.out, args.force)?;
+    let written = crate::plan::atomic_dir(&args.out, args.force, |dir| {
+        std::fs::create_dir_all(dir.join("scripts"))?;
+        let mut names = Vec::new();
+        for w in &checked.waves {
+            let mut buf = Vec::new();
+            powershell::wave_script(&mut buf, t, &cells, &ctx, w);
+            std::fs::write(dir.join(powershell::script_name(w.number, false)), &buf)?;
+            buf.clear();
+            powershell::rollback_script(&mut buf, &ctx, w);
+            std::fs::write(dir.join(powershell::script_name(w.number, true)), &buf)?;
+            names.push((w.number, w.users.len(), w.removals.len()));
+        }
+        Ok(names)
+    })?;
+    let mut text = format!(
+        "Checked {} removals: all safe, the waves replay. Wrote to {}:\n",
+        resolved.len(),
+        args.out.display()
+    );
+    for (n, users, removals) in written {
+        text += &format!(
+            "  {} ({removals} removals, {users} users) and its rollback\n",
+            powershell::script_name(n, false)
+        );
+    }
+    text += "Run them with -RunDir <the plan folder>/run, so they find the ids prepare recorded and log beside the earlier runs.\n";
+    out.write_all(text.as_bytes())
+        .map_err(Error::io("writing output"))?;
+    Ok(Ran {
+        code: crate::exit::OK,
+        warnings: base.warnings,
+    })
+}
