@@ -35,11 +35,88 @@ const CHUNK: usize = 4 << 20;
 /// Reads every record of `file`, calling `v` for each and `bad` for each malformed value; the
 /// SHA-256 of the bytes read. Parsing goes on after a malformed value, with the next line.
 pub fn read<V: Visit>(
-    file: impl Read,
+    file: impl Read + Send,
     v: &mut V,
     bad: &mut dyn FnMut(Malformed),
 ) -> std::io::Result<String> {
-    let mut lines = Lines::new(file);
+    // The file is read and hashed on a second thread while this one parses: at a million
+    // users that is a gigabyte of SHA-256 off the parsing thread.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let hashing = scope.spawn(move || hash_chunks(file, tx));
+        let parsed = parse_lines(Lines::new(Chunks::new(rx)), v, bad);
+        let hashed = match hashing.join() {
+            Ok(h) => h,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        parsed.and(hashed)
+    })
+}
+
+/// Reads `file` in chunks, hashing each and handing it on; once nobody takes them, reads on
+/// to the end only to hash: the hash is of the whole file.
+fn hash_chunks(mut file: impl Read, tx: std::sync::mpsc::SyncSender<Vec<u8>>) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut wanted = true;
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        let mut n = 0;
+        while n < chunk.len() {
+            match file.read(&mut chunk[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        chunk.truncate(n);
+        hasher.update(&chunk);
+        if wanted && tx.send(chunk).is_err() {
+            wanted = false;
+        }
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The chunks `hash_chunks` hands on, read as one stream.
+struct Chunks {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Chunks {
+    fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Chunks {
+        Chunks { rx, chunk: Vec::new(), at: 0 }
+    }
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn parse_lines<V: Visit, R: Read>(
+    mut lines: Lines<R>,
+    v: &mut V,
+    bad: &mut dyn FnMut(Malformed),
+) -> std::io::Result<()> {
     // A value that did not close on its first line: its text so far, first line, depth, and
     // how many records the first try already handed over.
     let mut open: Option<(Vec<u8>, u32, i64, usize)> = None;
@@ -83,7 +160,7 @@ pub fn read<V: Visit>(
                     .into(),
         });
     }
-    Ok(lines.finish())
+    Ok(())
 }
 
 fn too_long(line: u32) -> Malformed {
@@ -334,8 +411,8 @@ impl<'de, V: Visit> Visitor<'de> for Records<'_, V> {
     }
 }
 
-/// The lines of a file, hashed as they are read. A byte-order mark at the start is skipped
-/// (and hashed, as it is part of the file).
+/// The lines of a file. A byte-order mark at the start is skipped (it is hashed all the same,
+/// as part of the file).
 struct Lines<R> {
     file: R,
     buf: Vec<u8>,
@@ -343,7 +420,6 @@ struct Lines<R> {
     end: usize,
     eof: bool,
     line: u32,
-    hasher: Sha256,
 }
 
 impl<R: Read> Lines<R> {
@@ -355,7 +431,6 @@ impl<R: Read> Lines<R> {
             end: 0,
             eof: false,
             line: 0,
-            hasher: Sha256::new(),
         }
     }
 
@@ -386,7 +461,6 @@ impl<R: Read> Lines<R> {
             if n == 0 {
                 self.eof = true;
             } else {
-                self.hasher.update(&self.buf[self.end..self.end + n]);
                 self.end += n;
             }
         }
@@ -400,19 +474,6 @@ impl<R: Read> Lines<R> {
         }
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         (self.line, line)
-    }
-
-    fn finish(mut self) -> String {
-        // Whatever a stopped reader left unread still belongs to the file's hash.
-        let mut rest = Vec::new();
-        if !self.eof && self.file.read_to_end(&mut rest).is_ok() {
-            self.hasher.update(&rest);
-        }
-        self.hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
     }
 }
 

@@ -193,7 +193,7 @@ fn plans<'a>(list: Option<Vec<Cow<'a, str>>>) -> Cow<'a, str> {
 /// Hands each row of a view to `f`, with which of the file's views it belongs to (0; 1 for
 /// the assignments of `UsersAndAssignments`). `files` are the source ids of those views.
 pub(crate) fn rows(
-    file: impl std::io::Read,
+    file: impl std::io::Read + Send,
     view: View,
     files: [u16; 2],
     bad: &mut dyn FnMut(Malformed),
