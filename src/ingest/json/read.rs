@@ -55,7 +55,10 @@ pub fn read<V: Visit>(
 
 /// Reads `file` in chunks, hashing each and handing it on; once nobody takes them, reads on
 /// to the end only to hash: the hash is of the whole file.
-fn hash_chunks(mut file: impl Read, tx: std::sync::mpsc::SyncSender<Vec<u8>>) -> std::io::Result<String> {
+fn hash_chunks(
+    mut file: impl Read,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     let mut wanted = true;
     loop {
@@ -78,7 +81,11 @@ fn hash_chunks(mut file: impl Read, tx: std::sync::mpsc::SyncSender<Vec<u8>>) ->
             wanted = false;
         }
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// The chunks `hash_chunks` hands on, read as one stream.
@@ -90,7 +97,11 @@ struct Chunks {
 
 impl Chunks {
     fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Chunks {
-        Chunks { rx, chunk: Vec::new(), at: 0 }
+        Chunks {
+            rx,
+            chunk: Vec::new(),
+            at: 0,
+        }
     }
 }
 
