@@ -58,6 +58,9 @@ pub enum Command {
     /// Re-check a plan (or a hand-edited waves.csv) against a snapshot, or an executed stage or
     /// wave against a fresh export. Exit 0 all clear, 1 violations, 2 bad input.
     Verify(VerifyArgs),
+    /// Propose group templates mined from today's direct assignments, proven by the engine:
+    /// templates.csv, members.csv (ready to copy over the snapshot's) and suggest.md.
+    Suggest(SuggestArgs),
     /// Write wave and rollback scripts for a waves.csv (the pending list `verify --after …
     /// --pending` wrote, or a reviewer's edit) after checking it as `verify` does: every
     /// removal safe on the snapshot, the waves replayed. Exit 1 and nothing written otherwise.
@@ -209,6 +212,33 @@ pub struct VerifyArgs {
     /// assignment safely) as a waves.csv, for `licshift scripts --waves FILE`.
     #[arg(long, value_name = "FILE.csv", requires = "after")]
     pub pending: Option<PathBuf>,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SuggestArgs {
+    pub snapshot: PathBuf,
+    /// Cohorts: the users sharing a value of this users column (e.g. Department); all users
+    /// when absent.
+    #[arg(long, value_name = "ATTRIBUTE")]
+    pub by: Option<String>,
+    /// Suggest a line for a SKU only when at least this many users of a cohort hold it directly.
+    #[arg(long, default_value_t = 10)]
+    pub min_users: usize,
+    /// Nobody may gain a plan: users whose direct copy disables more than the chosen line stay
+    /// direct. By default the line covers every holder and the plans some gain are reported.
+    #[arg(long)]
+    pub exact: bool,
+    /// New groups are named `PREFIX Cohort SKU`.
+    #[arg(long, default_value = "LIC")]
+    pub prefix: String,
+    /// Output folder; written whole or not at all.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace a non-empty --out folder.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub sim: SimArgs,
 }

@@ -25,4 +25,5 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod settings;
+pub mod suggest;
 pub mod verify;

@@ -273,6 +273,7 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
         }
         Command::Plan(args) => crate::plan::run(args, out),
         Command::Verify(args) => crate::verify::run(args, out),
+        Command::Suggest(args) => crate::suggest::run(args, out),
         Command::Scripts(args) => crate::verify::scripts::run(args, out),
         Command::Generate {
             users,

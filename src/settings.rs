@@ -56,6 +56,7 @@ impl Simulation {
                 root: snapshot.to_path_buf(),
                 overrides,
                 wave_by,
+                templates_optional: false,
             },
             tenant_location,
             seat_formula: sim.seat_formula,

@@ -9,6 +9,7 @@ mod diff;
 mod outcome;
 pub mod rules;
 mod simulate;
+pub mod suggest;
 
 pub use diff::{diff_user, Change, DiffRow};
 pub use outcome::{

@@ -85,6 +85,9 @@ pub struct SnapshotSpec {
     pub overrides: Vec<(FileKind, String)>,
     /// The user attribute `--wave-by` groups on, kept per user when set.
     pub wave_by: Option<String>,
+    /// `suggest` starts before any template is written: a missing or empty templates file
+    /// is then no cut-short export.
+    pub templates_optional: bool,
 }
 
 /// A tenant that loaded, with the warnings found on the way and the rules-file relations
@@ -299,19 +302,24 @@ fn locate_inputs(spec: &SnapshotSpec, problems: &mut Problems) -> Vec<(FileKind,
             (None, _) => found,
         };
         match found.as_slice() {
-            [] if kind.required() && !served_by_json(&out, kind) => problems.push(
-                Problem::error(
-                    Code::FileMissing,
-                    format!("the snapshot has no `{}` file", kind.name()),
+            [] if kind.required()
+                && !served_by_json(&out, kind)
+                && !(kind == FileKind::Templates && spec.templates_optional) =>
+            {
+                problems.push(
+                    Problem::error(
+                        Code::FileMissing,
+                        format!("the snapshot has no `{}` file", kind.name()),
+                    )
+                    .at(root.display().to_string())
+                    .help(format!(
+                        "expected {}.csv (or .xlsx, .xls, .ods) in {}; or name it with --{}",
+                        kind.name(),
+                        root.display(),
+                        kind.name()
+                    )),
                 )
-                .at(root.display().to_string())
-                .help(format!(
-                    "expected {}.csv (or .xlsx, .xls, .ods) in {}; or name it with --{}",
-                    kind.name(),
-                    root.display(),
-                    kind.name()
-                )),
-            ),
+            }
             [] => {}
             [one] if sheet::is_spreadsheet(one) => {
                 out.push((kind, Located::Sheet((*one).clone(), None)))
@@ -461,8 +469,8 @@ fn parse_inputs(
         }
         // A templates file of no lines beside groups.json, whose licenses are the templates,
         // is no cut-short export.
-        let json_templates =
-            kind == FileKind::Templates && ctx.t.templates.iter().any(|l| !l.is_empty());
+        let json_templates = kind == FileKind::Templates
+            && (spec.templates_optional || ctx.t.templates.iter().any(|l| !l.is_empty()));
         if rows == 0
             && listed
             && !json_templates

@@ -6,7 +6,7 @@ mod output;
 pub mod replay;
 mod waves;
 
-pub use output::{atomic_dir, check_out_dir};
+pub use output::{atomic_dir, check_out_dir, check_target};
 pub use waves::{build, Plan, PlanOptions, Prepare, Removal, Wave};
 
 use crate::cli::PlanArgs;

@@ -11,6 +11,7 @@ pub mod plan_files;
 pub mod powershell;
 pub mod row;
 pub mod rules;
+pub mod suggest;
 pub mod verify;
 
 use std::borrow::Cow;

@@ -26,5 +26,7 @@ mod scenarios;
 mod scripts;
 /// Large files streamed instead of read whole: the same outputs and diagnostics.
 mod streamed;
+/// `licshift suggest`: templates mined from direct assignments, proven by the engine.
+mod suggest;
 /// `licshift verify` on hand-edited plans and fresh exports.
 mod verify;

@@ -1,0 +1,95 @@
+//! `licshift suggest SNAPSHOT [--by ATTRIBUTE] --out DIR`: orchestration only — load, mine the
+//! templates (engine::suggest), prove them with the engine, write the folder whole or not at
+//! all.
+
+use crate::cli::SuggestArgs;
+use crate::engine::{self, suggest};
+use crate::error::{Error, Result};
+use crate::model::UserIdx;
+use crate::report;
+use crate::run::{self, Ran};
+use crate::settings::Simulation;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
+    let mut sim = Simulation::from_args(&args.snapshot, &args.sim, args.by.clone())?;
+    sim.snapshot.templates_optional = true;
+    crate::plan::check_target(&args.out, &args.snapshot, args.force)?;
+    if args.min_users == 0 {
+        return Err(Error::usage("--min-users must be at least 1"));
+    }
+    let snap = run::load(&sim)?;
+    let t = &snap.tenant;
+    // Cohorts: all users, or those sharing a value of --by (users without one are in none).
+    let mut cohorts: BTreeMap<String, Vec<UserIdx>> = BTreeMap::new();
+    let mut without = 0usize;
+    for u in t.user_order() {
+        let key = match &args.by {
+            None => "All users".to_string(),
+            Some(_) => t.users[u.ix()].wave_key.clone().unwrap_or_default(),
+        };
+        if key.trim().is_empty() {
+            without += 1;
+            continue;
+        }
+        cohorts.entry(key).or_default().push(u);
+    }
+    let cohorts: Vec<(String, Vec<UserIdx>)> = cohorts.into_iter().collect();
+    let options = suggest::SuggestOptions {
+        min_users: args.min_users,
+        exact: args.exact,
+        prefix: args.prefix.clone(),
+    };
+    let suggestions = suggest::mine(t, &cohorts, &options);
+    let (proven, groups) = suggest::apply(t, &suggestions);
+    let outcome = engine::simulate(&proven, run::params(&sim, args.exact));
+    let figures = suggest::figures(&proven, &outcome, &suggestions, &groups);
+    let settings = format!(
+        "cohorts {}, at least {} users per SKU, {}, new groups named `{} <cohort> <SKU>`{}",
+        args.by
+            .as_deref()
+            .map_or("all users".to_string(), |b| format!("by {b}")),
+        args.min_users,
+        if args.exact {
+            "--exact (nobody gains a plan)"
+        } else {
+            "every holder covered (some may gain plans)"
+        },
+        args.prefix,
+        if without > 0 {
+            format!("; {without} users have no value of it and are in no cohort")
+        } else {
+            String::new()
+        }
+    );
+    let md = report::suggest::markdown(&proven, &outcome, &suggestions, &figures, &settings);
+    let templates =
+        report::suggest::templates_csv(&proven).map_err(Error::io("rendering templates.csv"))?;
+    let members =
+        report::suggest::members_csv(&proven).map_err(Error::io("rendering members.csv"))?;
+    crate::plan::atomic_dir(&args.out, args.force, |dir| {
+        std::fs::write(dir.join("templates.csv"), &templates)?;
+        std::fs::write(dir.join("members.csv"), &members)?;
+        std::fs::write(dir.join("suggest.md"), md.as_bytes())
+    })?;
+    let total: usize = outcome.users.iter().map(|u| u.directs.len()).sum();
+    let removable = outcome
+        .users
+        .iter()
+        .flat_map(|u| &u.directs)
+        .filter(|d| d.verdict.is_removable())
+        .count();
+    let text = format!(
+        "Suggested {} template lines ({} new groups). With them: {removable} of {total} direct assignments removable.\nWrote templates.csv, members.csv and suggest.md to {}: copy the two CSV files over the snapshot's, review, then licshift plan.\n",
+        suggestions.len(),
+        suggestions.iter().filter(|s| matches!(s.target, suggest::Target::New(_))).count(),
+        args.out.display()
+    );
+    out.write_all(text.as_bytes())
+        .map_err(Error::io("writing output"))?;
+    Ok(Ran {
+        code: crate::exit::OK,
+        warnings: snap.warnings,
+    })
+}
