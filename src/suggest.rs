@@ -20,6 +20,7 @@ pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
         return Err(Error::usage("--min-users must be at least 1"));
     }
     let snap = run::load(&sim)?;
+    let warnings = snap.warnings;
     let t = &snap.tenant;
     // Cohorts: all users, or those sharing a value of --by (users without one are in none).
     let mut cohorts: BTreeMap<String, Vec<UserIdx>> = BTreeMap::new();
@@ -42,7 +43,7 @@ pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
         prefix: args.prefix.clone(),
     };
     let suggestions = suggest::mine(t, &cohorts, &options);
-    let (proven, groups) = suggest::apply(t, &suggestions);
+    let (proven, groups) = suggest::apply(snap.tenant, &suggestions);
     let outcome = engine::simulate(&proven, run::params(&sim, args.exact));
     let figures = suggest::figures(&proven, &outcome, &suggestions, &groups);
     let settings = format!(
@@ -90,6 +91,6 @@ pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
         .map_err(Error::io("writing output"))?;
     Ok(Ran {
         code: crate::exit::OK,
-        warnings: snap.warnings,
+        warnings,
     })
 }

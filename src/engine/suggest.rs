@@ -83,12 +83,14 @@ pub fn mine(t: &Tenant, cohorts: &[(String, Vec<UserIdx>)], o: &SuggestOptions) 
             let covers =
                 |h: &PlanSet| disabled.is_subset(h) && (!o.exact || h.is_subset(&disabled));
             let covered = held.iter().filter(|h| covers(h.1)).count();
-            let mut members: Vec<UserIdx> = holders
-                .iter()
-                .copied()
-                .filter(|u| held.iter().filter(|h| h.0 == *u).all(|h| covers(h.1)))
-                .collect();
-            members.dedup();
+            // `held` lists each user's assignments together: one pass finds the users all of
+            // whose copies the line covers.
+            let mut members: Vec<UserIdx> = Vec::with_capacity(holders.len());
+            for run in held.chunk_by(|a, b| a.0 == b.0) {
+                if run.iter().all(|h| covers(h.1)) {
+                    members.push(run[0].0);
+                }
+            }
             let (lines, pulled_in) = with_prerequisites(t, sku, disabled);
             let target = reuse(t, &in_groups, &holders, sku)
                 .map(Target::Existing)
@@ -232,12 +234,13 @@ fn reuse(
 
 /// The tenant with the suggestions in it as proposed template lines (new groups with their
 /// members); and the group each suggestion went to.
-pub fn apply(t: &Tenant, suggestions: &[Suggestion]) -> (Tenant, Vec<GroupIdx>) {
-    let mut t2 = t.clone();
-    let mut memberships: Vec<(UserIdx, GroupIdx)> = Vec::new();
-    for u in 0..t.users.len() {
+/// Takes the tenant: a million-user tenant held twice would be half a gigabyte more.
+pub fn apply(t: Tenant, suggestions: &[Suggestion]) -> (Tenant, Vec<GroupIdx>) {
+    let mut t2 = t;
+    let mut memberships: Vec<(UserIdx, GroupIdx)> = Vec::with_capacity(t2.membership_count());
+    for u in 0..t2.users.len() {
         let u = UserIdx(u as u32);
-        memberships.extend(t.user_groups(u).iter().map(|g| (u, *g)));
+        memberships.extend(t2.user_groups(u).iter().map(|g| (u, *g)));
     }
     let mut groups = Vec::new();
     for s in suggestions {
@@ -289,7 +292,8 @@ pub struct Figures {
     pub blocked: BTreeMap<&'static str, Vec<UserIdx>>,
 }
 
-/// Per suggestion, what the engine decided on the tenant with every suggestion in it.
+/// Per suggestion, what the engine decided on the tenant with every suggestion in it. One pass
+/// over the users: a million of them, each looked at once, not once per suggestion.
 pub fn figures(
     t: &Tenant,
     o: &super::Outcome,
@@ -297,40 +301,52 @@ pub fn figures(
     groups: &[GroupIdx],
 ) -> Vec<Figures> {
     use super::Verdict;
-    suggestions
+    let mut out = vec![Figures::default(); suggestions.len()];
+    let enabled: Vec<PlanSet> = suggestions
         .iter()
-        .zip(groups)
-        .map(|(s, &g)| {
-            let mut f = Figures::default();
-            let mut enabled = PlanSet::new();
+        .map(|s| {
+            let mut e = PlanSet::new();
             for (sku, off) in &s.lines {
-                enabled.union_with(&t.skus[sku.ix()].plans.minus(off));
+                e.union_with(&t.skus[sku.ix()].plans.minus(off));
             }
-            let holders: BTreeSet<UserIdx> = s.holders.iter().copied().collect();
-            for u in 0..t.users.len() {
-                let u = UserIdx(u as u32);
-                let member = t.user_groups(u).contains(&g);
-                let uo = &o.users[u.ix()];
-                if !member {
-                    // A holder left out of the group (--exact): their direct copy stays, and why.
-                    if holders.contains(&u) {
-                        for d in uo.directs.iter().filter(|d| d.sku == s.sku) {
-                            if let Verdict::Blocked { reason, .. } = &d.verdict {
-                                f.blocked.entry(reason.code()).or_default().push(u);
-                            }
-                        }
-                    }
-                    continue;
+            e
+        })
+        .collect();
+    let mut of_group: BTreeMap<GroupIdx, Vec<usize>> = BTreeMap::new();
+    for (i, g) in groups.iter().enumerate() {
+        of_group.entry(*g).or_default().push(i);
+    }
+    // Holders a suggestion left out of its group (--exact): their copy stays, and the report
+    // says why.
+    let mut left_out: BTreeMap<UserIdx, Vec<usize>> = BTreeMap::new();
+    for (i, s) in suggestions.iter().enumerate() {
+        let members: BTreeSet<UserIdx> = s.members.iter().copied().collect();
+        for u in s.holders.iter().filter(|u| !members.contains(u)) {
+            left_out.entry(*u).or_default().push(i);
+        }
+    }
+    for u in 0..t.users.len() {
+        let u = UserIdx(u as u32);
+        let uo = &o.users[u.ix()];
+        for i in left_out.get(&u).into_iter().flatten() {
+            for d in uo.directs.iter().filter(|d| d.sku == suggestions[*i].sku) {
+                if let Verdict::Blocked { reason, .. } = &d.verdict {
+                    out[*i].blocked.entry(reason.code()).or_default().push(u);
                 }
+            }
+        }
+        for g in t.user_groups(u) {
+            for &i in of_group.get(g).into_iter().flatten() {
+                let (s, f) = (&suggestions[i], &mut out[i]);
                 f.members += 1;
                 if uo
                     .groups
                     .iter()
-                    .any(|ga| ga.group == g && !ga.new_seats.is_empty())
+                    .any(|ga| ga.group == *g && !ga.new_seats.is_empty())
                 {
                     f.new_seats += 1;
                 }
-                let gains = uo.gains().intersection(&enabled);
+                let gains = uo.gains().intersection(&enabled[i]);
                 if !gains.is_empty() {
                     f.gaining_users += 1;
                     for p in gains.iter() {
@@ -340,20 +356,18 @@ pub fn figures(
                 for d in &uo.directs {
                     match &d.verdict {
                         Verdict::Removable { covered_by, .. }
-                            if covered_by.contains(&g) && s.lines.iter().any(|l| l.0 == d.sku) =>
+                            if covered_by.contains(g) && s.lines.iter().any(|l| l.0 == d.sku) =>
                         {
                             f.removable += 1
                         }
-                        Verdict::Blocked { reason, .. }
-                            if d.sku == s.sku && holders.contains(&u) =>
-                        {
+                        Verdict::Blocked { reason, .. } if d.sku == s.sku => {
                             f.blocked.entry(reason.code()).or_default().push(u)
                         }
                         _ => {}
                     }
                 }
             }
-            f
-        })
-        .collect()
+        }
+    }
+    out
 }
