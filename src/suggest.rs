@@ -74,13 +74,7 @@ pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
         std::fs::write(dir.join("members.csv"), &members)?;
         std::fs::write(dir.join("suggest.md"), md.as_bytes())
     })?;
-    let total: usize = outcome.users.iter().map(|u| u.directs.len()).sum();
-    let removable = outcome
-        .users
-        .iter()
-        .flat_map(|u| &u.directs)
-        .filter(|d| d.verdict.is_removable())
-        .count();
+    let (removable, total) = outcome.removable_count();
     let text = format!(
         "Suggested {} template lines ({} new groups). With them: {removable} of {total} direct assignments removable.\nWrote templates.csv, members.csv and suggest.md to {}: copy the two CSV files over the snapshot's, review, then licshift plan.\n",
         suggestions.len(),

@@ -280,6 +280,20 @@ pub struct Outcome {
     pub seats: Vec<SeatUse>,
 }
 
+impl Outcome {
+    /// (removable, all) direct assignments.
+    pub fn removable_count(&self) -> (usize, usize) {
+        let all = self.users.iter().map(|u| u.directs.len()).sum();
+        let removable = self
+            .users
+            .iter()
+            .flat_map(|u| &u.directs)
+            .filter(|d| d.verdict.is_removable())
+            .count();
+        (removable, all)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,13 +104,7 @@ pub fn markdown(
     figures: &[Figures],
     settings: &str,
 ) -> String {
-    let total: usize = o.users.iter().map(|u| u.directs.len()).sum();
-    let removable: usize = o
-        .users
-        .iter()
-        .flat_map(|u| &u.directs)
-        .filter(|d| d.verdict.is_removable())
-        .count();
+    let (removable, total) = o.removable_count();
     let mut s = String::from("# licshift suggest\n\n");
     let _ = writeln!(s, "Settings: {settings}.\n");
     let _ = writeln!(
