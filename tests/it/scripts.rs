@@ -392,6 +392,8 @@ fn groups_are_addressed_by_id_and_new_ones_by_what_prepare_recorded() {
     assert!(wave.contains("$NewGroups = @('LIC-E3')"), "{wave}");
     assert!(wave.contains("Groups = @('LIC-E3')"));
     assert!(wave.contains("$groupsFile = Join-Path $RunDir 'groups.json'"));
+    // Windows PowerShell 5.1's ConvertFrom-Json passes an array as one object: unrolled.
+    assert!(wave.contains("[System.IO.File]::ReadAllText($groupsFile, $utf8) | ConvertFrom-Json | ForEach-Object { $_ }"));
     assert!(wave.contains("Stop-Preflight ('prepare.ps1 has not recorded the id of the new group {0}: run it first' -f $k)"));
     assert!(
         !wave.to_lowercase().contains("displayname"),

@@ -40,7 +40,8 @@ $groupsFile = Join-Path $RunDir 'groups.json'
 $ids = @{}
 foreach ($id in $ExistingGroups) { $ids[$id] = $id }
 if (Test-Path -LiteralPath $groupsFile) {
-    foreach ($g in @([System.IO.File]::ReadAllText($groupsFile, $utf8) | ConvertFrom-Json)) { $ids[[string]$g.key] = [string]$g.id }
+    # ForEach-Object unrolls the array Windows PowerShell 5.1's ConvertFrom-Json passes as one object.
+    foreach ($g in @([System.IO.File]::ReadAllText($groupsFile, $utf8) | ConvertFrom-Json | ForEach-Object { $_ })) { $ids[[string]$g.key] = [string]$g.id }
 }
 # The wave scripts read the new groups' ids from here: groups are never looked up by name.
 function Save-GroupIds {

@@ -24,7 +24,8 @@ foreach ($id in $ExistingGroups) { $Groups[$id] = $id }
 if ($NewGroups.Count -gt 0) {
     $groupsFile = Join-Path $RunDir 'groups.json'
     if (-not (Test-Path -LiteralPath $groupsFile)) { Stop-Preflight ('{0} is missing: run prepare.ps1 first' -f $groupsFile) }
-    foreach ($g in @([System.IO.File]::ReadAllText($groupsFile, $utf8) | ConvertFrom-Json)) { $Groups[[string]$g.key] = [string]$g.id }
+    # ForEach-Object unrolls the array Windows PowerShell 5.1's ConvertFrom-Json passes as one object.
+    foreach ($g in @([System.IO.File]::ReadAllText($groupsFile, $utf8) | ConvertFrom-Json | ForEach-Object { $_ })) { $Groups[[string]$g.key] = [string]$g.id }
     foreach ($k in $NewGroups) {
         if (-not $Groups.ContainsKey($k)) { Stop-Preflight ('prepare.ps1 has not recorded the id of the new group {0}: run it first' -f $k) }
     }
