@@ -8,9 +8,7 @@ use crate::model::{GroupIdx, PlanSet, TemplateStatus, Tenant, UserIdx};
 use std::fmt::Write;
 
 fn plan_names(t: &Tenant, set: &PlanSet) -> String {
-    let mut names: Vec<&str> = set.iter().map(|p| t.plans[p.ix()].name.as_str()).collect();
-    names.sort_unstable();
-    names.join(";")
+    t.plan_names(set).join(";")
 }
 
 /// Every template line of the tenant with the suggestions in it, existing and proposed.

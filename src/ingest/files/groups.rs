@@ -221,8 +221,12 @@ pub(crate) fn templates(ctx: &mut Ctx, table: &Table) -> u64 {
                     return;
                 }
                 let name = |set: &crate::model::PlanSet| -> String {
-                    let names: Vec<&str> = set.iter().map(|p| ctx.t.plans[p.ix()].name.as_str()).collect();
-                    if names.is_empty() { "none".into() } else { names.join(", ") }
+                    let names = ctx.t.plan_names(set);
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    }
                 };
                 let msg = format!(
                     "group {} assigns {} with disabled plans {} at {at}, but this line disables {}",
