@@ -174,6 +174,11 @@ pub struct PlanArgs {
     /// Exit 1 when any direct assignment is blocked (for pipelines).
     #[arg(long)]
     pub fail_on_blocked: bool,
+    /// Plan a bridge stage for users a conflicting license blocks: one assignLicense call
+    /// that adds the group's SKU and removes the conflicting one, where every plan it takes
+    /// away is given again or superseded (bridge.csv, scripts/bridge.ps1).
+    #[arg(long)]
+    pub bridge: bool,
     /// Rows of diff.csv: `changed` or `all`.
     #[arg(long = "diff", value_enum, default_value_t = DiffRows::Changed)]
     pub rows: DiffRows,
@@ -195,7 +200,7 @@ pub struct VerifyArgs {
         conflicts_with = "stage"
     )]
     pub after: Option<u32>,
-    /// Check a fresh export taken after a stage ran (`prepare`).
+    /// Check a fresh export taken after a stage ran (`prepare` or `bridge`).
     #[arg(long, value_name = "STAGE", requires = "fresh")]
     pub stage: Option<String>,
     /// The fresh export (with --after or --stage).

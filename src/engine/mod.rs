@@ -5,6 +5,7 @@
 //! Never prints, never touches a file. Work is per user and runs in parallel with rayon; the
 //! results are indexed by user, so the thread count never changes what comes out.
 
+pub mod bridge;
 mod diff;
 mod outcome;
 pub mod rules;

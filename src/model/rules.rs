@@ -15,6 +15,9 @@ pub enum RuleKind {
     Requires,
     /// The plan cannot be assigned in these usage locations.
     UnavailableIn,
+    /// The plan replaces the others: a higher tier of one service. Only the conflict bridge
+    /// reads it.
+    Supersedes,
 }
 
 impl RuleKind {
@@ -23,6 +26,7 @@ impl RuleKind {
             RuleKind::Excludes => "excludes",
             RuleKind::Requires => "requires",
             RuleKind::UnavailableIn => "unavailable-in",
+            RuleKind::Supersedes => "supersedes",
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct Rules {
     excludes: Vec<PlanSet>,
     requires: Vec<Vec<PlanSet>>,
     unavailable: Vec<Vec<Country>>,
+    /// Per plan, the plans that supersede it.
+    superseded_by: Vec<PlanSet>,
 }
 
 impl Rules {
@@ -71,6 +77,7 @@ impl Rules {
         let mut excludes = vec![PlanSet::new(); plan_count];
         let mut requires = vec![Vec::new(); plan_count];
         let mut unavailable = vec![Vec::new(); plan_count];
+        let mut superseded_by = vec![PlanSet::new(); plan_count];
         for spec in &specs {
             let Some(p) = index(spec.plan) else { continue };
             match spec.kind {
@@ -94,6 +101,13 @@ impl Rules {
                 RuleKind::UnavailableIn => {
                     unavailable[p.ix()].extend(spec.countries.iter().copied())
                 }
+                RuleKind::Supersedes => {
+                    for q in spec.others.iter().filter_map(|o| index(o.0)) {
+                        if q != p {
+                            superseded_by[q.ix()].insert(p);
+                        }
+                    }
+                }
             }
         }
         Rules {
@@ -102,7 +116,13 @@ impl Rules {
             excludes,
             requires,
             unavailable,
+            superseded_by,
         }
+    }
+
+    /// The plans that supersede `plan` (a `supersedes` rule names them).
+    pub fn superseding(&self, plan: PlanIdx) -> PlanSet {
+        self.superseded_by.get(plan.ix()).cloned().unwrap_or_default()
     }
 
     /// Every plan that cannot be enabled beside some plan of `set`.

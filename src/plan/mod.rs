@@ -2,6 +2,7 @@
 //! replayed against the model and checked against SPEC invariants I1–I4 before the folder is
 //! published (SPEC §4).
 
+mod bridge;
 mod output;
 pub mod replay;
 mod waves;
@@ -31,9 +32,25 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
     let mut phases = run::Phases::new();
     let snap = run::load(&sim)?;
     phases.mark("ingest");
-    let outcome = crate::engine::simulate(&snap.tenant, run::params(&sim, args.exact));
+    let params = run::params(&sim, args.exact);
+    let first = crate::engine::simulate(&snap.tenant, params);
     phases.mark("simulate");
-    let t = &snap.tenant;
+    // With --bridge, the waves are planned on the tenant as the bridge leaves it.
+    let bridged = args.bridge.then(|| {
+        let order = snap.tenant.user_order();
+        let b = crate::engine::bridge::plan(&snap.tenant, &first, params, &order);
+        let t2 = crate::engine::bridge::apply(&snap.tenant, &first, &b);
+        let mut o2 = crate::engine::simulate(&t2, params);
+        crate::engine::bridge::settle(&mut o2, &first, &b);
+        (t2, o2, b)
+    });
+    let (t, outcome) = match &bridged {
+        Some((t2, o2, _)) => (t2, o2),
+        None => (&snap.tenant, &first),
+    };
+    if bridged.is_some() {
+        phases.mark("bridge");
+    }
     let exclude = match &args.exclude {
         Some(path) => waves::read_exclude(path, t)?,
         None => Vec::new(),
@@ -50,30 +67,37 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
         diff_all: args.rows == crate::cli::DiffRows::All,
         seat_formula: sim.seat_formula,
         tenant_location: t.tenant_location.map(|c| c.to_string()),
+        bridge: args.bridge,
     };
-    let mut plan = build(t, &outcome, &options);
+    let mut plan = build(t, outcome, &options);
+    plan.bridge = bridged.as_ref().map(|b| b.2.clone());
     phases.mark("waves");
-    inject_fault_for_tests(t, &outcome, &mut plan);
+    inject_fault_for_tests(t, outcome, &mut plan);
     // The replay runs while the files that do not depend on it are written into the hidden
     // folder: its checks are mostly one sequential pass, which leaves a core to the writers.
     // A broken invariant still publishes nothing (exit 3): the hidden folder is removed.
     output::atomic_dir_or_nothing(&args.out, args.force, |dir| {
         let context = || format!("writing {}", args.out.display());
-        let blocked = crate::report::plan_files::blocked_rows(t, &outcome, &plan.by_upn);
+        let blocked = crate::report::plan_files::blocked_rows(t, outcome, &plan.by_upn);
         let (written, checked) = rayon::join(
-            || crate::report::plan_files::render(t, &outcome, &plan, &blocked, dir),
-            || replay::replay(t, &outcome, &plan),
+            || crate::report::plan_files::render(t, outcome, &plan, &blocked, dir),
+            || {
+                if let Some(b) = &plan.bridge {
+                    bridge::replay(&snap.tenant, &first, b)?;
+                }
+                replay::replay(t, outcome, &plan)
+            },
         );
         let checked = checked?;
         written.map_err(Error::io(context()))?;
-        crate::report::plan_files::render_report(t, &outcome, &plan, &checked, &blocked, dir)
+        crate::report::plan_files::render_report(t, outcome, &plan, &checked, &blocked, dir)
             .map_err(Error::io(context()))
     })?;
     phases.mark("replay+write");
-    let summary = crate::report::plan_files::terminal_summary(t, &outcome, &plan, &args.out);
+    let summary = crate::report::plan_files::terminal_summary(t, outcome, &plan, &args.out);
     out.write_all(summary.as_bytes())
         .map_err(Error::io("writing output"))?;
-    let blocked = plan.blocked_count(&outcome);
+    let blocked = plan.blocked_count(outcome);
     let code = if args.fail_on_blocked && blocked > 0 {
         crate::exit::VIOLATIONS
     } else {

@@ -22,6 +22,9 @@ pub struct PlanOptions {
     pub diff_all: bool,
     pub seat_formula: crate::cli::SeatFormula,
     pub tenant_location: Option<String>,
+    /// `--bridge`; left out of plan.json when off, so a plan without it reads as before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bridge: bool,
 }
 
 /// One direct assignment to remove.
@@ -69,6 +72,9 @@ pub struct Plan {
     /// Number of distinct shapes, and how many of them the pilot holds.
     pub shapes: usize,
     pub shapes_in_pilot: usize,
+    /// With `--bridge`: the swaps between prepare and the waves. The waves, the outcome and the
+    /// tenant they are built on are then the tenant as the bridge leaves it.
+    pub bridge: Option<crate::engine::bridge::Bridge>,
 }
 
 impl Plan {
@@ -284,6 +290,7 @@ pub fn build(t: &Tenant, o: &Outcome, opt: &PlanOptions) -> Plan {
         waves,
         shapes: shape_count,
         shapes_in_pilot,
+        bridge: None,
     }
 }
 

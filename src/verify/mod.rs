@@ -449,11 +449,13 @@ pub(crate) fn check_and_replay(
             diff_all: false,
             seat_formula: Default::default(),
             tenant_location: None,
+            bridge: false,
         },
         prepare: Prepare::default(),
         waves: waves.into_values().collect(),
         shapes: 0,
         shapes_in_pilot: 0,
+        bridge: None,
     };
     if let Err(Error::Invariant(id, msg)) = crate::plan::replay::replay(t, o, &plan) {
         v.push(Violation {

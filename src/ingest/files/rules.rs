@@ -47,6 +47,7 @@ pub(crate) fn rules(ctx: &mut Ctx, table: &Table) -> u64 {
                 "excludes" => RuleKind::Excludes,
                 "requires" => RuleKind::Requires,
                 "unavailable-in" | "unavailablein" => RuleKind::UnavailableIn,
+                "supersedes" => RuleKind::Supersedes,
                 _ => {
                     ctx.cell(
                         table,
@@ -55,7 +56,7 @@ pub(crate) fn rules(ctx: &mut Ctx, table: &Table) -> u64 {
                         Problem::error(
                             Code::BadValue,
                             format!(
-                                "rule {} is not excludes, requires or unavailable-in",
+                                "rule {} is not excludes, requires, unavailable-in or supersedes",
                                 quote(raw_rule)
                             ),
                         )

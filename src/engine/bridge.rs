@@ -1,0 +1,444 @@
+//! The conflict bridge (SPEC §4, `plan --bridge`): a user whose group template conflicts with a
+//! license they hold is moved with one `assignLicense` call that adds the group's SKUs directly
+//! and removes the conflicting ones together, so there is no moment with neither product. A
+//! conflicting license that comes from a group is first pinned as a direct copy of the same SKU
+//! (no new seat) and the user leaves that group. The group assignment then succeeds on
+//! reprocessing, and the direct copy goes in a normal wave.
+//!
+//! A swap may take a plan away only when a plan it adds supersedes it (`supersedes` rules);
+//! otherwise the user stays `CONFLICT` and the plan is named. The bridge takes a new seat
+//! before it frees the old one, so it only uses seats prepare leaves free.
+
+use super::outcome::*;
+use super::Params;
+use crate::model::{
+    Assignment, AssignmentIdx, GroupIdx, PlanIdx, PlanSet, SkuIdx, Source, State, Tenant, UserIdx,
+};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// One user's move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swap {
+    pub user: UserIdx,
+    /// The group whose assignment the conflict blocks, and the bridge lets through.
+    pub group: GroupIdx,
+    /// The group's template lines, assigned directly by the swap: (SKU, disabled plans).
+    pub add: Vec<(SkuIdx, PlanSet)>,
+    /// SKUs the swap removes, each then held directly (a group's license is pinned first).
+    pub remove: Vec<SkuIdx>,
+    /// Licenses of the groups the user leaves, pinned first as direct copies:
+    /// (group, SKU, disabled plans as the group gives them).
+    pub pins: Vec<(GroupIdx, SkuIdx, PlanSet)>,
+    /// Groups the user leaves once the pins are active.
+    pub leave: Vec<GroupIdx>,
+    /// (plan the swap removes, plan it adds that supersedes it): what the change board signs.
+    pub replaced: Vec<(PlanIdx, PlanIdx)>,
+    /// SKUs the swap takes a new seat of, and SKUs whose seat it frees.
+    pub new_seats: Vec<SkuIdx>,
+    pub freed: Vec<SkuIdx>,
+    /// The snapshot's assignments of the user that are gone once the swap is done.
+    pub gone: Vec<AssignmentIdx>,
+}
+
+impl Swap {
+    /// `direct` when every conflicting license is held directly, `group` when one is pinned.
+    pub fn source_kind(&self) -> &'static str {
+        if self.leave.is_empty() {
+            "direct"
+        } else {
+            "group"
+        }
+    }
+}
+
+/// Why a user the conflict blocks is not bridged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The swap would take this plan (of this SKU) away, and no plan it adds supersedes it.
+    NoCounterpart { plan: PlanIdx, sku: SkuIdx },
+    /// Not enough seats of the SKU left after prepare for every bridged user.
+    Seats { sku: SkuIdx, needed: i64, free: i64 },
+    /// The group's template also conflicts with another proposed template, fails its location
+    /// or dependency check, or the conflicting license comes from a group the user is not a
+    /// direct member of: a swap alone would not make the assignment succeed.
+    NotAlone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub user: UserIdx,
+    pub group: GroupIdx,
+    pub refusal: Refusal,
+}
+
+/// Every swap, in user-principal-name order (the order the bridge script runs them in), and
+/// every conflict-blocked user who is not bridged.
+#[derive(Debug, Clone, Default)]
+pub struct Bridge {
+    pub swaps: Vec<Swap>,
+    pub refused: Vec<Refused>,
+}
+
+impl Bridge {
+    pub fn swap_of(&self, u: UserIdx) -> Option<&Swap> {
+        self.swaps.iter().find(|s| s.user == u)
+    }
+}
+
+/// Decides who is bridged. `order` is every user by principal name (`Tenant::user_order`).
+pub fn plan(t: &Tenant, o: &Outcome, params: Params, order: &[UserIdx]) -> Bridge {
+    let location = params.tenant_location.or(t.tenant_location);
+    let found: Vec<Result<Swap, Refused>> = order
+        .par_iter()
+        .filter_map(|&u| candidate(t, o, u, location))
+        .collect();
+    let mut bridge = Bridge::default();
+    let mut swaps = Vec::new();
+    for f in found {
+        match f {
+            Ok(s) => swaps.push(s),
+            Err(r) => bridge.refused.push(r),
+        }
+    }
+    // Seats: prepare goes first, so the bridge has what prepare leaves. Users are served in the
+    // script's order; a short SKU's remaining users stay blocked.
+    let mut left: Vec<i64> = o
+        .seats
+        .iter()
+        .map(|s| match (s.known, s.short) {
+            (false, _) => i64::MAX,
+            (true, true) => 0,
+            (true, false) => (s.free - s.requested).max(0),
+        })
+        .collect();
+    let start = left.clone();
+    let mut demand = vec![0i64; t.skus.len()];
+    for s in &swaps {
+        for k in &s.new_seats {
+            demand[k.ix()] += 1;
+        }
+    }
+    for s in swaps {
+        match s.new_seats.iter().find(|k| left[k.ix()] < 1) {
+            None => {
+                for k in &s.new_seats {
+                    left[k.ix()] -= 1;
+                }
+                bridge.swaps.push(s);
+            }
+            Some(&k) => bridge.refused.push(Refused {
+                user: s.user,
+                group: s.group,
+                refusal: Refusal::Seats {
+                    sku: k,
+                    needed: demand[k.ix()],
+                    free: start[k.ix()],
+                },
+            }),
+        }
+    }
+    bridge
+}
+
+fn plans_of(t: &Tenant, held: &[(SkuIdx, &PlanSet)]) -> PlanSet {
+    let mut s = PlanSet::new();
+    for (k, d) in held {
+        s.union_with(&t.enabled(*k, d));
+    }
+    s
+}
+
+/// One user's swap, or why there is none; `None` when no conflict blocks the user.
+fn candidate(
+    t: &Tenant,
+    o: &Outcome,
+    u: UserIdx,
+    location: Option<crate::model::Country>,
+) -> Option<Result<Swap, Refused>> {
+    let uo = &o.users[u.ix()];
+    let held_conflict = |g: &GroupAssignment| {
+        matches!(&g.status, GroupStatus::Fails(Reason::Conflict, ev)
+            if matches!(ev.as_ref(), Evidence::Conflict { with: ConflictWith::Held { .. }, .. }))
+    };
+    let blocks_a_direct = |g: GroupIdx| {
+        uo.directs.iter().any(|d| {
+            matches!(&d.verdict, Verdict::Blocked { reason: Reason::Conflict, group: Some(h), .. } if *h == g)
+        })
+    };
+    let mut conflicting = uo
+        .groups
+        .iter()
+        .filter(|g| held_conflict(g) && blocks_a_direct(g.group));
+    let ga = conflicting.next()?;
+    let g = ga.group;
+    let refuse = |refusal| Some(Err(Refused { user: u, group: g, refusal }));
+    if conflicting.next().is_some() {
+        return refuse(Refusal::NotAlone);
+    }
+    let plans = ga.plans();
+    let excluded = t.rules.excluded_by(plans);
+    let user_location = t.users[u.ix()].location.or(location);
+    let others_ok = uo
+        .groups
+        .iter()
+        .filter(|h| h.group != g && h.status == GroupStatus::Predicted)
+        .any(|h| h.plans().intersects(&excluded));
+    let location_fails =
+        user_location.is_none_or(|c| !t.rules.unavailable_in(plans, c).is_empty());
+    if others_ok
+        || location_fails
+        || !t.rules.unmet_requirements(plans).is_empty()
+        || excluded.intersects(plans)
+    {
+        return refuse(Refusal::NotAlone);
+    }
+
+    let assignments: Vec<(AssignmentIdx, &Assignment)> = t.user_assignments(u).collect();
+    let conflicts = |a: &Assignment| {
+        a.state.provides_plans()
+            && a.source != Source::Group(g)
+            && t.enabled(a.sku, &a.disabled).intersects(&excluded)
+    };
+    let mut remove: Vec<SkuIdx> = Vec::new();
+    let mut leave: Vec<GroupIdx> = Vec::new();
+    for (_, a) in assignments.iter().filter(|(_, a)| conflicts(a)) {
+        remove.push(a.sku);
+        if let Source::Group(k) = a.source {
+            if !t.user_groups(u).contains(&k) {
+                return refuse(Refusal::NotAlone);
+            }
+            leave.push(k);
+        }
+    }
+    remove.sort_unstable();
+    remove.dedup();
+    leave.sort_unstable();
+    leave.dedup();
+    // Only the lines the user holds no working license of: a SKU already held gives the group
+    // nothing to wait for, and re-adding it would rewrite its disabled plans.
+    let held_before: Vec<SkuIdx> = assignments
+        .iter()
+        .filter(|(_, a)| a.state.provides_plans())
+        .map(|(_, a)| a.sku)
+        .collect();
+    let add: Vec<(SkuIdx, PlanSet)> = t.templates[g.ix()]
+        .iter()
+        .filter(|l| !held_before.contains(&l.sku))
+        .map(|l| (l.sku, l.disabled.clone()))
+        .collect();
+    if add.is_empty() {
+        return refuse(Refusal::NotAlone);
+    }
+    let is_added = |k: SkuIdx| add.iter().any(|(s, _)| *s == k);
+
+    // What the user holds just before the call (prepare done: predicted groups given) and
+    // just after it. A pin gives the plans its group gave, so it changes nothing here.
+    let predicted = uo
+        .groups
+        .iter()
+        .filter(|h| h.status == GroupStatus::Predicted)
+        .fold(PlanSet::new(), |mut s, h| {
+            s.union_with(h.plans());
+            s
+        });
+    let mut before = predicted.clone();
+    let mut after_held: Vec<(SkuIdx, &PlanSet)> = Vec::new();
+    let mut gone = Vec::new();
+    let mut pins = Vec::new();
+    for (ai, a) in &assignments {
+        if a.state.provides_plans() {
+            before.union_with(&t.enabled(a.sku, &a.disabled));
+        }
+        let from_left = matches!(a.source, Source::Group(k) if leave.contains(&k));
+        if from_left && a.state.provides_plans() {
+            if let Source::Group(k) = a.source {
+                pins.push((k, a.sku, PlanSet::clone(&a.disabled)));
+            }
+        }
+        let stays = match a.source {
+            Source::Direct => !remove.contains(&a.sku) && !is_added(a.sku),
+            Source::Group(_) => !from_left,
+        };
+        if !stays {
+            gone.push(*ai);
+        } else if a.state.provides_plans() {
+            after_held.push((a.sku, &a.disabled));
+        }
+        // A pinned copy of a license that does not conflict stays direct after the swap.
+        if from_left && a.state.provides_plans() && !remove.contains(&a.sku) {
+            after_held.push((a.sku, &a.disabled));
+        }
+    }
+    let added = plans_of(
+        t,
+        &add.iter().map(|(k, d)| (*k, d)).collect::<Vec<_>>(),
+    );
+    let mut after = plans_of(t, &after_held);
+    after.union_with(&added);
+    after.union_with(&predicted);
+    let mut replaced = Vec::new();
+    for p in before.minus(&after).iter() {
+        match t.rules.superseding(p).intersection(&added).iter().next() {
+            Some(q) => replaced.push((p, q)),
+            None => {
+                let sku = assignments
+                    .iter()
+                    .find(|(_, a)| {
+                        a.state.provides_plans()
+                            && remove.contains(&a.sku)
+                            && t.enabled(a.sku, &a.disabled).contains(p)
+                    })
+                    .map_or(remove[0], |(_, a)| a.sku);
+                return refuse(Refusal::NoCounterpart { plan: p, sku });
+            }
+        }
+    }
+    let new_seats = add
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| !held_before.contains(k))
+        .collect();
+    let freed = remove
+        .iter()
+        .copied()
+        .filter(|k| !after_held.iter().any(|(s, _)| s == k))
+        .collect();
+    pins.sort();
+    pins.dedup();
+    Some(Ok(Swap {
+        user: u,
+        group: g,
+        add,
+        remove,
+        pins,
+        leave,
+        replaced,
+        new_seats,
+        freed,
+        gone,
+    }))
+}
+
+/// The tenant as the bridge leaves it: the swapped users hold the group's SKUs directly, no
+/// longer hold the conflicting ones, and are out of the groups they left. Seats follow; a seat
+/// freed of a SKU that prepare is short of is not counted back, since prepare runs first.
+pub fn apply(t: &Tenant, o: &Outcome, b: &Bridge) -> Tenant {
+    let mut t2 = t.clone();
+    if b.swaps.is_empty() {
+        return t2;
+    }
+    let mut by_user: Vec<Option<&Swap>> = vec![None; t.users.len()];
+    for s in &b.swaps {
+        by_user[s.user.ix()] = Some(s);
+    }
+    let mut memberships = Vec::with_capacity(t.membership_count());
+    for u in 0..t.users.len() {
+        let u = UserIdx(u as u32);
+        let leave = by_user[u.ix()].map_or(&[][..], |s| &s.leave[..]);
+        memberships.extend(
+            t.user_groups(u)
+                .iter()
+                .filter(|g| !leave.contains(g))
+                .map(|g| (u, *g)),
+        );
+    }
+    let mut gone = vec![false; t.assignments.len()];
+    for s in &b.swaps {
+        for a in &s.gone {
+            gone[a.ix()] = true;
+        }
+    }
+    let mut assignments: Vec<Assignment> = t
+        .assignments
+        .iter()
+        .zip(&gone)
+        .filter(|(_, g)| !**g)
+        .map(|(a, _)| a.clone())
+        .collect();
+    for s in &b.swaps {
+        let origin = |k: SkuIdx| {
+            t.templates[s.group.ix()]
+                .iter()
+                .find(|l| l.sku == k)
+                .map(|l| l.origin)
+                .unwrap_or_default()
+        };
+        let direct = |sku, disabled: &PlanSet, origin| Assignment {
+            user: s.user,
+            sku,
+            source: Source::Direct,
+            disabled: Arc::new(disabled.clone()),
+            state: State::Active,
+            error: None,
+            origin,
+        };
+        for (_, k, d) in s.pins.iter().filter(|(_, k, _)| !s.remove.contains(k)) {
+            let from = t
+                .user_assignments(s.user)
+                .find(|(_, a)| a.sku == *k && matches!(a.source, Source::Group(_)))
+                .map(|(_, a)| a.origin)
+                .unwrap_or_default();
+            assignments.push(direct(*k, d, from));
+        }
+        for (k, d) in &s.add {
+            assignments.push(direct(*k, d, origin(*k)));
+        }
+        for k in &s.new_seats {
+            if let Some(seats) = &mut t2.skus[k.ix()].seats {
+                seats.consumed += 1;
+            }
+        }
+        for k in s.freed.iter().filter(|k| !o.seats[k.ix()].short) {
+            if let Some(seats) = &mut t2.skus[k.ix()].seats {
+                seats.consumed -= 1;
+            }
+        }
+    }
+    t2.assignments = assignments;
+    t2.finish(memberships);
+    t2
+}
+
+/// The outcome on the bridged tenant, told from the snapshot: users the bridge had no seats
+/// for are blocked `SEATS`, and the seat figures start from the snapshot's count, with the
+/// bridge's new seats counted at the peak (taken before the old ones are freed).
+pub fn settle(o2: &mut Outcome, o1: &Outcome, b: &Bridge) {
+    for r in &b.refused {
+        let Refusal::Seats { sku, needed, free } = r.refusal else {
+            continue;
+        };
+        for d in &mut o2.users[r.user.ix()].directs {
+            if let Verdict::Blocked {
+                reason,
+                group: Some(g),
+                evidence,
+                ..
+            } = &mut d.verdict
+            {
+                if *reason == Reason::Conflict && *g == r.group {
+                    *reason = Reason::Seats;
+                    *evidence = Some(Box::new(Evidence::Seats { sku, needed, free }));
+                }
+            }
+        }
+    }
+    for (s, (now, then)) in o2.seats.iter_mut().zip(&o1.seats).enumerate() {
+        let taken = b
+            .swaps
+            .iter()
+            .filter(|w| w.new_seats.iter().any(|k| k.ix() == s))
+            .count() as i64;
+        let freed = b
+            .swaps
+            .iter()
+            .filter(|w| w.freed.iter().any(|k| k.ix() == s))
+            .count() as i64;
+        let credited = if then.short { 0 } else { freed };
+        now.before = then.before;
+        now.free = then.free;
+        now.requested = then.requested + taken;
+        now.peak += credited;
+        now.peak = now.peak.max(then.peak + taken);
+    }
+}
