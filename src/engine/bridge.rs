@@ -27,6 +27,9 @@ pub struct Swap {
     pub add: Vec<(SkuIdx, PlanSet)>,
     /// SKUs the swap removes, each then held directly (a group's license is pinned first).
     pub remove: Vec<SkuIdx>,
+    /// The conflicting licenses as the snapshot has them, which the script expects to find
+    /// live: (SKU, the group it comes from or `None` for direct, disabled plans).
+    pub conflicting: Vec<(SkuIdx, Option<GroupIdx>, PlanSet)>,
     /// Licenses of the groups the user leaves, pinned first as direct copies:
     /// (group, SKU, disabled plans as the group gives them).
     pub pins: Vec<(GroupIdx, SkuIdx, PlanSet)>,
@@ -84,6 +87,17 @@ impl Bridge {
     pub fn swap_of(&self, u: UserIdx) -> Option<&Swap> {
         self.swaps.iter().find(|s| s.user == u)
     }
+}
+
+/// The whole bridge step for `plan`, `verify` and `scripts` alike: who is bridged, the tenant
+/// as the bridge leaves it, and the outcome there told from the snapshot.
+pub fn bridged(t: &Tenant, first: &Outcome, params: Params) -> (Tenant, Outcome, Bridge) {
+    let order = t.user_order();
+    let b = plan(t, first, params, &order);
+    let t2 = apply(t, first, &b);
+    let mut o2 = super::simulate(&t2, params);
+    settle(&mut o2, first, &b);
+    (t2, o2, b)
 }
 
 /// Decides who is bridged. `order` is every user by principal name (`Tenant::user_order`).
@@ -172,21 +186,30 @@ fn candidate(
         .filter(|g| held_conflict(g) && blocks_a_direct(g.group));
     let ga = conflicting.next()?;
     let g = ga.group;
-    let refuse = |refusal| Some(Err(Refused { user: u, group: g, refusal }));
+    let refuse = |refusal| {
+        Some(Err(Refused {
+            user: u,
+            group: g,
+            refusal,
+        }))
+    };
     if conflicting.next().is_some() {
         return refuse(Refusal::NotAlone);
     }
     let plans = ga.plans();
     let excluded = t.rules.excluded_by(plans);
     let user_location = t.users[u.ix()].location.or(location);
-    let others_ok = uo
+    // Another template still to be assigned that excludes this one: once the held license is
+    // gone, the two would fail each other.
+    let clashes = uo
         .groups
         .iter()
-        .filter(|h| h.group != g && h.status == GroupStatus::Predicted)
+        .filter(|h| {
+            h.group != g && matches!(h.status, GroupStatus::Predicted | GroupStatus::Fails(..))
+        })
         .any(|h| h.plans().intersects(&excluded));
-    let location_fails =
-        user_location.is_none_or(|c| !t.rules.unavailable_in(plans, c).is_empty());
-    if others_ok
+    let location_fails = user_location.is_none_or(|c| !t.rules.unavailable_in(plans, c).is_empty());
+    if clashes
         || location_fails
         || !t.rules.unmet_requirements(plans).is_empty()
         || excluded.intersects(plans)
@@ -202,8 +225,14 @@ fn candidate(
     };
     let mut remove: Vec<SkuIdx> = Vec::new();
     let mut leave: Vec<GroupIdx> = Vec::new();
+    let mut conflicting = Vec::new();
     for (_, a) in assignments.iter().filter(|(_, a)| conflicts(a)) {
         remove.push(a.sku);
+        let from = match a.source {
+            Source::Group(k) => Some(k),
+            Source::Direct => None,
+        };
+        conflicting.push((a.sku, from, PlanSet::clone(&a.disabled)));
         if let Source::Group(k) = a.source {
             if !t.user_groups(u).contains(&k) {
                 return refuse(Refusal::NotAlone);
@@ -211,26 +240,34 @@ fn candidate(
             leave.push(k);
         }
     }
-    remove.sort_unstable();
-    remove.dedup();
     leave.sort_unstable();
     leave.dedup();
-    // Only the lines the user holds no working license of: a SKU already held gives the group
-    // nothing to wait for, and re-adding it would rewrite its disabled plans.
-    let held_before: Vec<SkuIdx> = assignments
+    // Only the lines the user will hold no working license of once the conflicting ones are
+    // gone: a SKU that stays gives the group nothing to wait for, and re-adding it would
+    // rewrite its disabled plans. A conflicting SKU the template also has is not removed but
+    // re-added with the template's plans, in the same call.
+    let staying: Vec<SkuIdx> = assignments
         .iter()
-        .filter(|(_, a)| a.state.provides_plans())
+        .filter(|(_, a)| a.state.provides_plans() && !conflicts(a))
         .map(|(_, a)| a.sku)
         .collect();
     let add: Vec<(SkuIdx, PlanSet)> = t.templates[g.ix()]
         .iter()
-        .filter(|l| !held_before.contains(&l.sku))
+        .filter(|l| !staying.contains(&l.sku))
         .map(|l| (l.sku, l.disabled.clone()))
         .collect();
     if add.is_empty() {
         return refuse(Refusal::NotAlone);
     }
     let is_added = |k: SkuIdx| add.iter().any(|(s, _)| *s == k);
+    remove.retain(|k| !is_added(*k));
+    remove.sort_unstable();
+    remove.dedup();
+    let held_before: Vec<SkuIdx> = assignments
+        .iter()
+        .filter(|(_, a)| a.state.provides_plans())
+        .map(|(_, a)| a.sku)
+        .collect();
 
     // What the user holds just before the call (prepare done: predicted groups given) and
     // just after it. A pin gives the plans its group gave, so it changes nothing here.
@@ -266,14 +303,11 @@ fn candidate(
             after_held.push((a.sku, &a.disabled));
         }
         // A pinned copy of a license that does not conflict stays direct after the swap.
-        if from_left && a.state.provides_plans() && !remove.contains(&a.sku) {
+        if from_left && a.state.provides_plans() && !remove.contains(&a.sku) && !is_added(a.sku) {
             after_held.push((a.sku, &a.disabled));
         }
     }
-    let added = plans_of(
-        t,
-        &add.iter().map(|(k, d)| (*k, d)).collect::<Vec<_>>(),
-    );
+    let added = plans_of(t, &add.iter().map(|(k, d)| (*k, d)).collect::<Vec<_>>());
     let mut after = plans_of(t, &after_held);
     after.union_with(&added);
     after.union_with(&predicted);
@@ -282,14 +316,12 @@ fn candidate(
         match t.rules.superseding(p).intersection(&added).iter().next() {
             Some(q) => replaced.push((p, q)),
             None => {
+                // The license that gave it: a conflicting one, or else one the swap rewrites.
                 let sku = assignments
                     .iter()
-                    .find(|(_, a)| {
-                        a.state.provides_plans()
-                            && remove.contains(&a.sku)
-                            && t.enabled(a.sku, &a.disabled).contains(p)
-                    })
-                    .map_or(remove[0], |(_, a)| a.sku);
+                    .filter(|(_, a)| t.enabled(a.sku, &a.disabled).contains(p))
+                    .find(|(_, a)| conflicts(a) || (is_added(a.sku) && a.source == Source::Direct))
+                    .map_or(conflicting[0].0, |(_, a)| a.sku);
                 return refuse(Refusal::NoCounterpart { plan: p, sku });
             }
         }
@@ -311,6 +343,7 @@ fn candidate(
         group: g,
         add,
         remove,
+        conflicting,
         pins,
         leave,
         replaced,
@@ -373,7 +406,8 @@ pub fn apply(t: &Tenant, o: &Outcome, b: &Bridge) -> Tenant {
             error: None,
             origin,
         };
-        for (_, k, d) in s.pins.iter().filter(|(_, k, _)| !s.remove.contains(k)) {
+        let swapped = |k: &SkuIdx| s.remove.contains(k) || s.add.iter().any(|(a, _)| a == k);
+        for (_, k, d) in s.pins.iter().filter(|(_, k, _)| !swapped(k)) {
             let from = t
                 .user_assignments(s.user)
                 .find(|(_, a)| a.sku == *k && matches!(a.source, Source::Group(_)))

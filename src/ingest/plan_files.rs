@@ -24,6 +24,8 @@ pub struct PlanManifest {
     pub tenant_location: Option<String>,
     pub strict_seats: bool,
     pub exact: bool,
+    /// Planned with `--bridge`: the waves follow a bridge stage.
+    pub bridge: bool,
 }
 
 pub struct ReadPlan {
@@ -196,6 +198,8 @@ struct ManifestJson {
     inputs: serde_json::Value,
     #[serde(default)]
     simulation: serde_json::Value,
+    #[serde(default)]
+    options: serde_json::Value,
 }
 
 fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
@@ -253,5 +257,6 @@ fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
         tenant_location: v.simulation["tenant_location"].as_str().map(String::from),
         strict_seats: v.simulation["strict_seats"].as_bool().unwrap_or(false),
         exact: v.simulation["exact"].as_bool().unwrap_or(false),
+        bridge: v.options["bridge"].as_bool().unwrap_or(false),
     })
 }

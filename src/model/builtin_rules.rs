@@ -150,9 +150,18 @@ const SUPERSEDING_TIERS: &[(&str, &[(&str, &str)])] = &[
     (
         "Exchange Online",
         &[
-            ("EXCHANGE_S_DESKLESS", "4a82b400-a79f-41a4-b4e2-e94f5787b113"),
-            ("EXCHANGE_S_STANDARD", "9aaf7827-d63c-4b61-89c3-182f06f82e5c"),
-            ("EXCHANGE_S_ENTERPRISE", "efb87545-963c-4e0d-99df-69c6916d9eb0"),
+            (
+                "EXCHANGE_S_DESKLESS",
+                "4a82b400-a79f-41a4-b4e2-e94f5787b113",
+            ),
+            (
+                "EXCHANGE_S_STANDARD",
+                "9aaf7827-d63c-4b61-89c3-182f06f82e5c",
+            ),
+            (
+                "EXCHANGE_S_ENTERPRISE",
+                "efb87545-963c-4e0d-99df-69c6916d9eb0",
+            ),
         ],
     ),
     (
@@ -160,7 +169,10 @@ const SUPERSEDING_TIERS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("SHAREPOINTDESKLESS", "902b47e5-dcb2-4fdc-858b-c63a90a2bdb9"),
             ("SHAREPOINTSTANDARD", "c7699d2e-19aa-44de-8edf-1736da088ca1"),
-            ("SHAREPOINTENTERPRISE", "5dbe027f-2339-4123-9542-606e4d348a72"),
+            (
+                "SHAREPOINTENTERPRISE",
+                "5dbe027f-2339-4123-9542-606e4d348a72",
+            ),
         ],
     ),
     (
@@ -173,7 +185,10 @@ const SUPERSEDING_TIERS: &[(&str, &[(&str, &str)])] = &[
     (
         "Microsoft 365 Apps",
         &[
-            ("OFFICEMOBILE_SUBSCRIPTION", "c63d4d19-e8cb-460e-b37c-4d6c34603745"),
+            (
+                "OFFICEMOBILE_SUBSCRIPTION",
+                "c63d4d19-e8cb-460e-b37c-4d6c34603745",
+            ),
             ("OFFICESUBSCRIPTION", "43de0ff5-c92c-492b-9116-175376d08c38"),
         ],
     ),
@@ -216,7 +231,10 @@ const SUPERSEDING_TIERS: &[(&str, &[(&str, &str)])] = &[
     (
         "Whiteboard",
         &[
-            ("WHITEBOARD_FIRSTLINE1", "36b29273-c6d0-477a-aca6-6fbe24f538e3"),
+            (
+                "WHITEBOARD_FIRSTLINE1",
+                "36b29273-c6d0-477a-aca6-6fbe24f538e3",
+            ),
             ("WHITEBOARD_PLAN1", "b8afc642-032e-4de5-8c0a-507a7bba7e5d"),
             ("WHITEBOARD_PLAN2", "94a54592-cd8b-425e-87c6-97868b000b91"),
             ("WHITEBOARD_PLAN3", "4a51bca5-1eff-43f5-878c-177680f191af"),
@@ -225,7 +243,10 @@ const SUPERSEDING_TIERS: &[(&str, &[(&str, &str)])] = &[
     (
         "To Do",
         &[
-            ("BPOS_S_TODO_FIRSTLINE", "80873e7a-cd2a-4e67-b061-1b5381a676a5"),
+            (
+                "BPOS_S_TODO_FIRSTLINE",
+                "80873e7a-cd2a-4e67-b061-1b5381a676a5",
+            ),
             ("BPOS_S_TODO_1", "5e62787c-c316-451f-b873-1d05acd4d12c"),
             ("BPOS_S_TODO_2", "c87f142c-d1e9-4363-8630-aaea9c4d9ae5"),
             ("BPOS_S_TODO_3", "3fb82609-8c27-4f7b-bd51-30634711ee67"),
@@ -269,10 +290,22 @@ const SUPERSEDING_TIERS: &[(&str, &[(&str, &str)])] = &[
     (
         "Power Virtual Agents for Office 365",
         &[
-            ("POWER_VIRTUAL_AGENTS_O365_F1", "ba2fdb48-290b-4632-b46a-e4ecc58ac11a"),
-            ("POWER_VIRTUAL_AGENTS_O365_P1", "0683001c-0492-4d59-9515-d9a6426b5813"),
-            ("POWER_VIRTUAL_AGENTS_O365_P2", "041fe683-03e4-45b6-b1af-c0cdc516daee"),
-            ("POWER_VIRTUAL_AGENTS_O365_P3", "ded3d325-1bdc-453e-8432-5bac26d7a014"),
+            (
+                "POWER_VIRTUAL_AGENTS_O365_F1",
+                "ba2fdb48-290b-4632-b46a-e4ecc58ac11a",
+            ),
+            (
+                "POWER_VIRTUAL_AGENTS_O365_P1",
+                "0683001c-0492-4d59-9515-d9a6426b5813",
+            ),
+            (
+                "POWER_VIRTUAL_AGENTS_O365_P2",
+                "041fe683-03e4-45b6-b1af-c0cdc516daee",
+            ),
+            (
+                "POWER_VIRTUAL_AGENTS_O365_P3",
+                "ded3d325-1bdc-453e-8432-5bac26d7a014",
+            ),
         ],
     ),
 ];
@@ -421,7 +454,10 @@ mod tests {
             ("KAIZALA_O365_P2", "KAIZALA_O365_P3"),
             ("CDS_O365_P1", "CDS_O365_P2"),
             ("DYN365_CDS_O365_P1", "DYN365_CDS_O365_P2"),
-            ("POWER_VIRTUAL_AGENTS_O365_P1", "POWER_VIRTUAL_AGENTS_O365_P2"),
+            (
+                "POWER_VIRTUAL_AGENTS_O365_P1",
+                "POWER_VIRTUAL_AGENTS_O365_P2",
+            ),
             ("EXCHANGE_S_DESKLESS", "EXCHANGE_S_ENTERPRISE"),
         ] {
             assert!(supersedes(hi, lo), "{hi} supersedes {lo}");

@@ -122,7 +122,10 @@ impl Rules {
 
     /// The plans that supersede `plan` (a `supersedes` rule names them).
     pub fn superseding(&self, plan: PlanIdx) -> PlanSet {
-        self.superseded_by.get(plan.ix()).cloned().unwrap_or_default()
+        self.superseded_by
+            .get(plan.ix())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Every plan that cannot be enabled beside some plan of `set`.

@@ -80,7 +80,12 @@ pub fn replay(t: &Tenant, o: &Outcome, b: &Bridge) -> Result<usize> {
             held.retain(|h| !matches!(h.source, Source::Group(k) if s.leave.contains(&k)));
             let left = effective(&held);
             if !pinned.is_subset(&left) {
-                return Err(lost(t, u, "leaving the conflicting group", &pinned.minus(&left)));
+                return Err(lost(
+                    t,
+                    u,
+                    "leaving the conflicting group",
+                    &pinned.minus(&left),
+                ));
             }
 
             let is_added = |k: SkuIdx| s.add.iter().any(|(a, _)| *a == k);

@@ -2,7 +2,7 @@
 //! replayed against the model and checked against SPEC invariants I1–I4 before the folder is
 //! published (SPEC §4).
 
-mod bridge;
+pub mod bridge;
 mod output;
 pub mod replay;
 mod waves;
@@ -36,14 +36,9 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
     let first = crate::engine::simulate(&snap.tenant, params);
     phases.mark("simulate");
     // With --bridge, the waves are planned on the tenant as the bridge leaves it.
-    let bridged = args.bridge.then(|| {
-        let order = snap.tenant.user_order();
-        let b = crate::engine::bridge::plan(&snap.tenant, &first, params, &order);
-        let t2 = crate::engine::bridge::apply(&snap.tenant, &first, &b);
-        let mut o2 = crate::engine::simulate(&t2, params);
-        crate::engine::bridge::settle(&mut o2, &first, &b);
-        (t2, o2, b)
-    });
+    let bridged = args
+        .bridge
+        .then(|| crate::engine::bridge::bridged(&snap.tenant, &first, params));
     let (t, outcome) = match &bridged {
         Some((t2, o2, _)) => (t2, o2),
         None => (&snap.tenant, &first),
@@ -78,7 +73,10 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
     // A broken invariant still publishes nothing (exit 3): the hidden folder is removed.
     output::atomic_dir_or_nothing(&args.out, args.force, |dir| {
         let context = || format!("writing {}", args.out.display());
-        let blocked = crate::report::plan_files::blocked_rows(t, outcome, &plan.by_upn);
+        let mut blocked = crate::report::plan_files::blocked_rows(t, outcome, &plan.by_upn);
+        if let Some(b) = &plan.bridge {
+            crate::report::bridge::note_refusals(t, &mut blocked, b);
+        }
         let (written, checked) = rayon::join(
             || crate::report::plan_files::render(t, outcome, &plan, &blocked, dir),
             || {

@@ -27,6 +27,19 @@ pub struct PlanOptions {
     pub bridge: bool,
 }
 
+impl PlanOptions {
+    /// The options as the plan's id hashes them. `bridge` is named only when on, so a plan
+    /// made without it keeps the id it had before the option existed.
+    pub fn identity(&self) -> String {
+        let all = format!("{self:?}");
+        if self.bridge {
+            all
+        } else {
+            all.replace(", bridge: false }", " }")
+        }
+    }
+}
+
 /// One direct assignment to remove.
 #[derive(Debug, Clone)]
 pub struct Removal {

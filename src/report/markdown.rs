@@ -131,6 +131,9 @@ pub fn plan_report(
         }
     }
     let _ = writeln!(s, "\n**Checkpoint:** once Entra shows the groups' processing complete, export the tenant again and run `licshift verify PLAN SNAPSHOT --stage prepare FRESH`. Go on only when it exits 0.");
+    if let Some(b) = &plan.bridge {
+        s += &super::bridge::markdown(t, b);
+    }
 
     let _ = writeln!(s, "\n## Waves\n\nThe pilot holds at least one user of each of the {} shapes (direct SKUs with their disabled plans × covering groups); it holds {}. After each wave: export, `licshift verify PLAN SNAPSHOT --after N FRESH`, then the next wave.\n", plan.shapes, plan.shapes_in_pilot);
     let _ = writeln!(
@@ -217,6 +220,9 @@ pub fn plan_report(
 
     let _ = writeln!(s, "\n## Invariants checked\n\nBefore publishing this folder, licshift replayed prepare and all {} waves against the snapshot's assignments ({} users, {} removals, {} stage boundaries), recomputing every user's effective plans from assignment states alone:\n", plan.waves.len(), checked.users_checked, checked.removals, checked.boundaries);
     s += "- **I1** no user's effective service plans shrink at any stage boundary — held;\n";
+    if let Some(b) = &plan.bridge {
+        let _ = writeln!(s, "  the bridge ({} swaps) was replayed step by step (pin, leave, swap, reprocess): a plan leaves only when, in the same call, a plan that supersedes it arrives — held;", b.swaps.len());
+    }
     s += "- **I2** only direct assignments are removed, each at most once — held;\n";
     s += "- **I3** no SKU's consumed seats exceed its enabled seats at any boundary, prepare being the peak — held;\n";
     s += "- **I4** every removal relies only on group assignments that are healthy or predicted to succeed — held;\n";

@@ -1,6 +1,7 @@
 //! report: results → bytes. One module per output; every list is sorted before it is written,
 //! never in hash order, so the same inputs give the same bytes.
 
+pub mod bridge;
 pub mod diff;
 pub mod disk;
 pub mod explain;

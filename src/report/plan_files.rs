@@ -162,7 +162,7 @@ fn write_scripts(spool: &Spool, t: &Tenant, plan: &Plan, dir: &Path) -> io::Resu
     // One file per script: waves render on every core, in no order that shows.
     std::fs::create_dir_all(dir.join("scripts"))?;
     let cells = powershell::ScriptCells::new(t);
-    let ctx = powershell::ScriptContext::new(t, &format!("{:?}", plan.options));
+    let ctx = powershell::ScriptContext::new(t, &plan.options.identity());
     let mut buf = Vec::new();
     powershell::prepare_script(&mut buf, t, &cells, &ctx, &plan.prepare);
     let mut f = create(spool, dir, "scripts/prepare.ps1")?;
@@ -173,6 +173,18 @@ fn write_scripts(spool: &Spool, t: &Tenant, plan: &Plan, dir: &Path) -> io::Resu
     let mut f = create(spool, dir, "scripts/prepare-rollback.ps1")?;
     f.write_all(&buf)?;
     finish(f)?;
+    if let Some(b) = &plan.bridge {
+        buf.clear();
+        powershell::bridge_script(&mut buf, t, &cells, &ctx, b);
+        let mut f = create(spool, dir, "scripts/bridge.ps1")?;
+        f.write_all(&buf)?;
+        finish(f)?;
+        buf.clear();
+        powershell::bridge_rollback_script(&mut buf, &ctx, b);
+        let mut f = create(spool, dir, "scripts/bridge-rollback.ps1")?;
+        f.write_all(&buf)?;
+        finish(f)?;
+    }
     // A buffer per worker, reused: fresh ones would fault in new pages each time (the spool
     // recycles the windows).
     plan.waves
@@ -306,6 +318,13 @@ fn write_csvs(
     }
     finish(w.finish()?)?;
 
+    if let Some(b) = &plan.bridge {
+        finish(super::bridge::write_csv(
+            create(spool, dir, "bridge.csv")?,
+            t,
+            b,
+        )?)?;
+    }
     Ok(())
 }
 
@@ -384,6 +403,15 @@ fn write_plan_json(
             "file": "prepare.csv",
             "checkpoint": "export the tenant again and run: licshift verify PLAN SNAPSHOT --stage prepare FRESH",
         }))
+        .chain(plan.bridge.iter().map(|b| json!({
+            "stage": "bridge",
+            "users": b.swaps.len(),
+            "notBridged": b.refused.len(),
+            "file": "bridge.csv",
+            "script": "scripts/bridge.ps1",
+            "rollback": "scripts/bridge-rollback.ps1",
+            "checkpoint": "export the tenant again and run: licshift verify PLAN SNAPSHOT --stage bridge FRESH",
+        })))
         .chain(plan.waves.iter().map(|w| json!({
             "stage": format!("wave {}", w.number),
             "pilot": w.pilot,

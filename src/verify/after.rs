@@ -7,14 +7,14 @@ use crate::engine::Outcome;
 use crate::model::{Assignment, GroupIdx, Guid, PlanSet, Source, Tenant, UserIdx};
 use std::collections::{BTreeMap, BTreeSet};
 
-struct Match<'a> {
-    base: &'a Tenant,
-    fresh: &'a Tenant,
+pub(super) struct Match<'a> {
+    pub base: &'a Tenant,
+    pub fresh: &'a Tenant,
     users: BTreeMap<Guid, UserIdx>,
 }
 
 impl<'a> Match<'a> {
-    fn new(base: &'a Tenant, fresh: &'a Tenant) -> Self {
+    pub fn new(base: &'a Tenant, fresh: &'a Tenant) -> Self {
         let users = fresh
             .users
             .iter()
@@ -24,11 +24,11 @@ impl<'a> Match<'a> {
         Match { base, fresh, users }
     }
 
-    fn user(&self, u: UserIdx) -> Option<UserIdx> {
+    pub fn user(&self, u: UserIdx) -> Option<UserIdx> {
         self.users.get(&self.base.users[u.ix()].id).copied()
     }
 
-    fn group(&self, g: GroupIdx) -> Option<GroupIdx> {
+    pub fn group(&self, g: GroupIdx) -> Option<GroupIdx> {
         let bg = &self.base.groups[g.ix()];
         let hit = |f: &crate::model::Group| match bg.id {
             Some(id) => f.id == Some(id),
@@ -47,11 +47,11 @@ impl<'a> Match<'a> {
 }
 
 /// Plan ids of a set, to compare plans across two snapshots.
-fn ids(t: &Tenant, set: &PlanSet) -> BTreeSet<Guid> {
+pub(super) fn ids(t: &Tenant, set: &PlanSet) -> BTreeSet<Guid> {
     set.iter().map(|p| t.plans[p.ix()].id).collect()
 }
 
-fn names(t: &Tenant, base: &Tenant, ids: &BTreeSet<Guid>) -> Vec<String> {
+pub(super) fn names(t: &Tenant, base: &Tenant, ids: &BTreeSet<Guid>) -> Vec<String> {
     let mut v: Vec<String> = ids
         .iter()
         .map(|g| {
@@ -85,7 +85,7 @@ fn covering(t: &Tenant, o: &Outcome, r: &Resolved) -> Vec<GroupIdx> {
 }
 
 /// How a covering group stands for a user in the fresh export: `None` when healthy.
-fn group_trouble(m: &Match, g: GroupIdx, fu: UserIdx) -> Option<String> {
+pub(super) fn group_trouble(m: &Match, g: GroupIdx, fu: UserIdx) -> Option<String> {
     let name = m.base.group_label(g);
     let Some(fg) = m.group(g) else {
         return Some(format!(

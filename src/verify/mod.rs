@@ -3,6 +3,7 @@
 //! (SPEC §6). Exit 0 all clear, 1 violations, 2 bad input.
 
 mod after;
+mod bridge;
 pub mod scripts;
 
 use crate::cli::{Format, VerifyArgs};
@@ -108,35 +109,74 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
         exact: manifest.exact,
         ..run::params(&sim, false)
     };
+    let first = engine::simulate(&base.tenant, params);
+    // A plan made with --bridge has its waves on the tenant as the bridge leaves it: the same
+    // pure steps `plan` took rebuild it.
+    let bridged = manifest
+        .bridge
+        .then(|| crate::engine::bridge::bridged(&base.tenant, &first, params));
+    phases.mark("simulate");
+    let (tenant, outcome) = match &bridged {
+        Some((t2, o2, _)) => (t2, o2),
+        None => (&base.tenant, &first),
+    };
+    let bridge = bridged.as_ref().map(|b| &b.2);
     // The rows as read are not needed once resolved: at a million users they are a quarter
     // of a gigabyte the simulation can have.
-    let (resolved, mut violations) = resolve(&base.tenant, &read.removals);
+    let (resolved, mut violations) = resolve(tenant, &read.removals, bridge);
     let removals_checked = read.removals.len();
     drop(read);
-    let outcome = engine::simulate(&base.tenant, params);
-    phases.mark("simulate");
 
     let mut pending = Vec::new();
     let (mode, next_wave, drift) = match (&args.stage, args.after, &args.fresh) {
         (None, None, _) => {
-            violations.extend(check_plan(&base.tenant, &outcome, &resolved));
+            violations.extend(check_plan(tenant, outcome, &resolved));
+            if let Some(b) = bridge {
+                if let Err(Error::Invariant(id, msg)) =
+                    crate::plan::bridge::replay(&base.tenant, &first, b)
+                {
+                    violations.push(replay_violation(id, msg));
+                }
+            }
             ("plan".to_string(), None, Vec::new())
         }
         (Some(stage), None, Some(fresh)) => {
-            if stage != "prepare" {
-                return Err(Error::Usage(
-                    format!("--stage {stage:?}: the only stage is `prepare`"),
-                    Some("after a wave, use --after WAVE".into()),
-                ));
-            }
             let fresh = load_fresh(&sim, fresh)?;
-            violations.extend(after::check_prepare(
-                &base.tenant,
-                &outcome,
-                &resolved,
-                &fresh.tenant,
-            ));
-            ("stage prepare".to_string(), None, Vec::new())
+            match (stage.as_str(), bridge) {
+                // Before the bridge runs, prepare's groups are checked as prepare alone leaves
+                // them: the users still to bridge keep their conflict.
+                ("prepare", _) => {
+                    let unbridged = match bridge {
+                        Some(b) => on_snapshot(&base.tenant, &resolved, b),
+                        None => resolved.clone(),
+                    };
+                    violations.extend(after::check_prepare(
+                        &base.tenant,
+                        &first,
+                        &unbridged,
+                        &fresh.tenant,
+                    ));
+                }
+                ("bridge", Some(b)) => {
+                    violations.extend(after::check_prepare(
+                        tenant,
+                        outcome,
+                        &resolved,
+                        &fresh.tenant,
+                    ));
+                    violations.extend(bridge::check_bridge(&base.tenant, b, &fresh.tenant));
+                }
+                ("bridge", None) => return Err(Error::usage(
+                    "--stage bridge: this plan has no bridge stage (it was made without --bridge)",
+                )),
+                _ => {
+                    return Err(Error::Usage(
+                        format!("--stage {stage:?}: the stages are `prepare` and `bridge`"),
+                        Some("after a wave, use --after WAVE".into()),
+                    ))
+                }
+            }
+            (format!("stage {stage}"), None, Vec::new())
         }
         (None, Some(wave), Some(fresh)) => {
             let fresh = load_fresh(&sim, fresh)?;
@@ -148,8 +188,8 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
                 },
             );
             let r = after::check_after(
-                &base.tenant,
-                &outcome,
+                tenant,
+                outcome,
                 &resolved,
                 wave,
                 &fresh.tenant,
@@ -269,8 +309,46 @@ pub(crate) fn violation(
     }
 }
 
-/// Each waves.csv row → the baseline's user and direct assignment.
-fn resolve(t: &Tenant, rows: &[PlannedRemoval]) -> (Vec<Resolved>, Vec<Violation>) {
+/// The removals of users the bridge does not move, resolved on the snapshot instead of the
+/// tenant as the bridge leaves it: what the prepare checkpoint checks before the bridge runs.
+fn on_snapshot(
+    base: &Tenant,
+    resolved: &[Resolved],
+    b: &crate::engine::bridge::Bridge,
+) -> Vec<Resolved> {
+    resolved
+        .iter()
+        .filter(|r| b.swap_of(r.user).is_none())
+        .filter_map(|r| {
+            base.user_assignments(r.user)
+                .find(|(_, a)| a.sku == r.sku && a.source == Source::Direct)
+                .map(|(ai, _)| Resolved {
+                    assignment: ai,
+                    ..r.clone()
+                })
+        })
+        .collect()
+}
+
+fn replay_violation(id: &str, msg: String) -> Violation {
+    Violation {
+        kind: "REPLAY",
+        wave: None,
+        user_id: String::new(),
+        user: String::new(),
+        sku: String::new(),
+        plans: Vec::new(),
+        detail: format!("{id}: {msg}"),
+    }
+}
+
+/// Each waves.csv row → the baseline's user and direct assignment. With a bridge, a row that
+/// removes a license the bridge swaps away is named as such.
+fn resolve(
+    t: &Tenant,
+    rows: &[PlannedRemoval],
+    bridge: Option<&crate::engine::bridge::Bridge>,
+) -> (Vec<Resolved>, Vec<Violation>) {
     let mut out = Vec::new();
     let mut bad = Vec::new();
     let by_id: BTreeMap<Guid, UserIdx> = t
@@ -327,19 +405,40 @@ fn resolve(t: &Tenant, rows: &[PlannedRemoval]) -> (Vec<Resolved>, Vec<Violation
                 sku: s,
                 assignment: ai,
             }),
-            None => bad.push(violation(
-                t,
-                "NO_DIRECT_ASSIGNMENT",
-                Some(r.wave),
-                u,
-                t.sku_label(s),
-                Vec::new(),
-                format!(
-                    "waves.csv row {}: the user holds no direct {} to remove",
-                    r.origin.row,
-                    t.sku_label(s)
-                ),
-            )),
+            None => {
+                let bridged = bridge
+                    .and_then(|b| b.swap_of(u))
+                    .is_some_and(|w| w.remove.contains(&s));
+                bad.push(if bridged {
+                    violation(
+                        t,
+                        "REMOVED_BY_BRIDGE",
+                        Some(r.wave),
+                        u,
+                        t.sku_label(s),
+                        Vec::new(),
+                        format!(
+                            "waves.csv row {}: the bridge swaps {} away in the same call that adds the group's SKU (bridge.csv); removed in a wave instead, the user would lose its plans",
+                            r.origin.row,
+                            t.sku_label(s)
+                        ),
+                    )
+                } else {
+                    violation(
+                        t,
+                        "NO_DIRECT_ASSIGNMENT",
+                        Some(r.wave),
+                        u,
+                        t.sku_label(s),
+                        Vec::new(),
+                        format!(
+                            "waves.csv row {}: the user holds no direct {} to remove",
+                            r.origin.row,
+                            t.sku_label(s)
+                        ),
+                    )
+                })
+            }
         }
     }
     (out, bad)
@@ -458,15 +557,7 @@ pub(crate) fn check_and_replay(
         bridge: None,
     };
     if let Err(Error::Invariant(id, msg)) = crate::plan::replay::replay(t, o, &plan) {
-        v.push(Violation {
-            kind: "REPLAY",
-            wave: None,
-            user_id: String::new(),
-            user: String::new(),
-            sku: String::new(),
-            plans: Vec::new(),
-            detail: format!("{id}: {msg}"),
-        });
+        v.push(replay_violation(id, msg));
     }
     (v, plan)
 }

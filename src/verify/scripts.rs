@@ -41,16 +41,21 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
             Some("give the snapshot the plan was made from".into()),
         ));
     }
-    let t = &base.tenant;
-    let outcome = crate::engine::simulate(
-        t,
-        crate::engine::Params {
-            exact: manifest.exact,
-            ..run::params(&sim, false)
-        },
-    );
-    let (resolved, mut violations) = resolve(t, &rows.removals);
-    let (more, mut checked) = check_and_replay(t, &outcome, &resolved);
+    let params = crate::engine::Params {
+        exact: manifest.exact,
+        ..run::params(&sim, false)
+    };
+    let first = crate::engine::simulate(&base.tenant, params);
+    // The waves of a bridged plan run on the tenant as the bridge leaves it.
+    let bridged = manifest
+        .bridge
+        .then(|| crate::engine::bridge::bridged(&base.tenant, &first, params));
+    let (t, outcome) = match &bridged {
+        Some((t2, o2, _)) => (t2, o2),
+        None => (&base.tenant, &first),
+    };
+    let (resolved, mut violations) = resolve(t, &rows.removals, bridged.as_ref().map(|b| &b.2));
+    let (more, mut checked) = check_and_replay(t, outcome, &resolved);
     violations.extend(more);
     if !violations.is_empty() {
         let result = super::Verification {

@@ -155,14 +155,15 @@ fn tenant(seed: u64) -> Tenant {
         }
     }
     let mut specs = Vec::new();
-    for _ in 0..r.below(4) {
+    for _ in 0..r.below(6) {
         let a = r.below(n_plans as u64) as u128;
         let b = r.below(n_plans as u64) as u128;
         let kind = [
             RuleKind::Excludes,
             RuleKind::Requires,
             RuleKind::UnavailableIn,
-        ][r.below(3) as usize];
+            RuleKind::Supersedes,
+        ][r.below(4) as usize];
         specs.push(RuleSpec {
             kind,
             plan: Guid(1000 + a),
@@ -182,6 +183,34 @@ fn tenant(seed: u64) -> Tenant {
         None
     };
     t.finish(members);
+    t
+}
+
+/// A random tenant whose plans also supersede one another at random: random rules alone seldom
+/// let a swap keep every plan, and the bridge properties need swaps to test.
+fn bridge_tenant(seed: u64) -> Tenant {
+    let mut t = tenant(seed);
+    let mut r = Rng(seed ^ 0x5eed);
+    let n = t.plans.len();
+    let mut specs = t.rules.specs.clone();
+    for a in 0..n {
+        for b in 0..n {
+            if a != b && r.chance(35) {
+                specs.push(RuleSpec {
+                    kind: RuleKind::Supersedes,
+                    plan: t.plans[a].id,
+                    plan_name: String::new(),
+                    others: vec![(t.plans[b].id, String::new())],
+                    countries: Vec::new(),
+                    negated: false,
+                    source: RuleSource::Builtin("test"),
+                });
+            }
+        }
+    }
+    t.rules = Rules::resolve(specs, Vec::new(), n, |g| {
+        (g.0 >= 1000 && g.0 < 1000 + n as u128).then(|| PlanIdx((g.0 - 1000) as u32))
+    });
     t
 }
 
@@ -221,8 +250,58 @@ proptest! {
             }
         }
         // And the replay agrees.
-        let options = licshift::plan::PlanOptions { pilot: 2, growth: 2.0, max_wave: 3, exclude: vec![], exclude_file: None, wave_by: None, seed, exact, diff_all: false, seat_formula: Default::default(), tenant_location: None };
+        let options = licshift::plan::PlanOptions { pilot: 2, growth: 2.0, max_wave: 3, exclude: vec![], exclude_file: None, wave_by: None, seed, exact, diff_all: false, seat_formula: Default::default(), tenant_location: None, bridge: false };
         let plan = licshift::plan::build(&t, &o, &options);
         prop_assert!(licshift::plan::replay::replay(&t, &o, &plan).is_ok());
     }
+
+    /// The bridge: every swap replays (a plan leaves only for one that supersedes it), the
+    /// bridged user's group is predicted to succeed on the tenant the bridge leaves, and the
+    /// waves planned there replay too.
+    #[test]
+    fn every_bridge_replays_and_lets_its_group_through(seed in any::<u64>()) {
+        let t = bridge_tenant(seed);
+        let params = Params { tenant_location: None, strict_seats: false, exact: false };
+        let o = engine::simulate(&t, params);
+        let (t2, o2, b) = engine::bridge::bridged(&t, &o, params);
+        prop_assert!(licshift::plan::bridge::replay(&t, &o, &b).is_ok(), "{:?}", licshift::plan::bridge::replay(&t, &o, &b).err());
+        for s in &b.swaps {
+            let g = o2.users[s.user.ix()].groups.iter().find(|g| g.group == s.group);
+            prop_assert!(g.is_some_and(|g| g.status.is_ok()), "user {} group {:?}: {:?}", s.user.0, s.group, g.map(|g| &g.status));
+        }
+        let options = licshift::plan::PlanOptions { pilot: 2, growth: 2.0, max_wave: 3, exclude: vec![], exclude_file: None, wave_by: None, seed, exact: false, diff_all: false, seat_formula: Default::default(), tenant_location: None, bridge: true };
+        let plan = licshift::plan::build(&t2, &o2, &options);
+        prop_assert!(licshift::plan::replay::replay(&t2, &o2, &plan).is_ok());
+    }
+}
+
+/// The property above is only as good as its tenants: they must hold swaps, and refusals of
+/// every kind.
+#[test]
+fn random_tenants_hold_bridges_and_refusals() {
+    use licshift::engine::bridge::Refusal;
+    let (mut swaps, mut group_swaps, mut no_counterpart, mut seats) = (0, 0, 0, 0);
+    for seed in 0..3000u64 {
+        let t = bridge_tenant(seed);
+        let params = Params {
+            tenant_location: None,
+            strict_seats: false,
+            exact: false,
+        };
+        let o = engine::simulate(&t, params);
+        let (_, _, b) = engine::bridge::bridged(&t, &o, params);
+        swaps += b.swaps.len();
+        group_swaps += b.swaps.iter().filter(|s| !s.leave.is_empty()).count();
+        for r in &b.refused {
+            match r.refusal {
+                Refusal::NoCounterpart { .. } => no_counterpart += 1,
+                Refusal::Seats { .. } => seats += 1,
+                Refusal::NotAlone => {}
+            }
+        }
+    }
+    assert!(
+        swaps >= 20 && group_swaps >= 5 && no_counterpart >= 20 && seats >= 1,
+        "swaps {swaps}, from a group {group_swaps}, no counterpart {no_counterpart}, seats {seats}"
+    );
 }

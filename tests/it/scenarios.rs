@@ -4,7 +4,7 @@ use crate::util::*;
 use std::collections::BTreeMap;
 
 /// (upn, sku) → verdict, from a plan folder.
-fn verdicts(
+pub fn verdicts(
     dir: &std::path::Path,
 ) -> (
     BTreeMap<(String, String), String>,

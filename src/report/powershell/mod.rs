@@ -49,8 +49,11 @@ pub fn ps_quote(s: &str) -> String {
     String::from_utf8(out).expect("quoting keeps UTF-8")
 }
 
+mod bridge;
 mod prepare;
 mod wave;
+
+pub use bridge::{bridge_rollback_script, bridge_script};
 
 pub use prepare::{prepare_rollback_script, prepare_script};
 pub use wave::{rollback_script, wave_script};

@@ -1,0 +1,442 @@
+//! `plan --bridge`: users a conflicting license blocks, moved with one assignLicense call that
+//! adds and removes together (fixtures/bridge/, contoso), and `verify` of such a plan.
+
+use crate::scripts::parse_problem;
+use crate::util::*;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn plan_bridge(snapshot: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = temp_dir(&format!("bridge-{name}")).join("plan");
+    let mut args = vec![
+        "plan",
+        snapshot.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--bridge",
+    ];
+    args.extend_from_slice(extra);
+    let o = licshift(&args);
+    assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
+    out
+}
+
+fn assert_scripts_parse(dir: &Path, name: &str) -> usize {
+    let mut n = 0;
+    for (path, bytes) in read_tree(dir)
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".ps1"))
+    {
+        let text =
+            String::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap().to_vec()).unwrap();
+        if let Some(p) = parse_problem(&text) {
+            panic!("{name}/{path} does not parse: {p}");
+        }
+        n += 1;
+    }
+    n
+}
+
+/// (user, SKU) the bridge swaps away, from bridge.csv.
+fn bridged(dir: &Path) -> BTreeSet<(String, String)> {
+    read_csv(&dir.join("bridge.csv"))
+        .into_iter()
+        .flat_map(|r| {
+            r["removedSkus"]
+                .split(';')
+                .map(|s| (r["userPrincipalName"].clone(), s.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn check(name: &str) -> PathBuf {
+    let snap = fixture(&format!("bridge/{name}"));
+    let out = plan_bridge(&snap, name, &[]);
+    let (got, detail) = crate::scenarios::verdicts(&out);
+    let mut expected = std::collections::BTreeMap::new();
+    let mut expect_bridged = BTreeSet::new();
+    for line in std::fs::read_to_string(snap.join("expect.txt"))
+        .unwrap()
+        .lines()
+    {
+        let p: Vec<&str> = line.split_whitespace().collect();
+        match p.as_slice() {
+            ["bridged", u, s] => {
+                expect_bridged.insert((u.to_string(), s.to_string()));
+            }
+            ["mention", u, s, text] => {
+                let d = &detail[&(u.to_string(), s.to_string())];
+                assert!(d.contains(text), "{name}: {u} {s} should name {text}: {d}");
+            }
+            [u, s, v] => {
+                expected.insert((u.to_string(), s.to_string()), v.to_string());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(got, expected, "{name}: verdicts");
+    assert_eq!(bridged(&out), expect_bridged, "{name}: bridged");
+    for f in PLAN_FILES.iter().chain(&["bridge.csv"]) {
+        assert_snapshot(
+            &format!("bridge/{name}/{f}"),
+            &std::fs::read_to_string(out.join(f)).unwrap(),
+        );
+    }
+    assert!(assert_scripts_parse(&out, name) >= 4);
+    // The plan verifies against its snapshot: the bridge replays, the waves resolve on the
+    // tenant as the bridge leaves it.
+    let v = licshift(&["verify", out.to_str().unwrap(), snap.to_str().unwrap()]);
+    assert_eq!(code(&v), 0, "{name}: {}{}", stdout(&v), stderr(&v));
+    out
+}
+
+#[test]
+fn direct_e1_against_group_e3_is_bridged() {
+    let _ = check("direct-e1-group-e3");
+}
+
+#[test]
+fn a_group_e1_is_pinned_then_left_then_swapped() {
+    let out = check("group-e1-pinned-first");
+    let rows = read_csv(&out.join("bridge.csv"));
+    assert_eq!(rows[0]["source"], "group");
+    assert_eq!(
+        rows[0]["steps"],
+        "pin direct copy; leave Kiosk; swap; reprocess"
+    );
+}
+
+#[test]
+fn a_removed_plan_without_counterpart_stays_conflict() {
+    let out = check("removed-plan-without-counterpart");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("**0 users bridged, 1 not.**"), "{report}");
+    assert!(report.contains("would take YAMMER_ENTERPRISE with no plan added that supersedes it"));
+}
+
+#[test]
+fn seats_for_only_one_bridge_block_the_next_user() {
+    let _ = check("seats-for-one-bridge");
+}
+
+#[test]
+fn every_bridge_fixture_has_a_test() {
+    let mut dirs: Vec<String> = std::fs::read_dir(fixture("bridge"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(
+        dirs,
+        [
+            "direct-e1-group-e3",
+            "group-e1-pinned-first",
+            "removed-plan-without-counterpart",
+            "seats-for-one-bridge"
+        ]
+    );
+}
+
+const HR_STORE_USERS: [&str; 4] = [
+    "omer.razor.0299@contoso.com",
+    "wout.deyoung.0296@contoso.com",
+    "yara.archie.0297@contoso.com",
+    "zoe.holloway.0298@contoso.com",
+];
+
+/// Kiosk users' E1 gives YAMMER_ENTERPRISE, which HR's E3 disables: without a rule that
+/// something supersedes it, the swap would take Yammer away, so the four stay blocked and the
+/// report names the plan.
+#[test]
+fn contoso_bridge_keeps_the_store_users_whose_yammer_would_go() {
+    let out = plan_bridge(&fixture("contoso"), "contoso-plain", &[]);
+    assert!(bridged(&out).is_empty());
+    let blocked = read_csv(&out.join("blocked.csv"));
+    for u in HR_STORE_USERS {
+        let row = blocked
+            .iter()
+            .find(|r| r["userPrincipalName"] == u && r["skuPartNumber"] == "ENTERPRISEPACK")
+            .unwrap();
+        assert_eq!(row["reason"], "CONFLICT");
+        assert!(
+            row["detail"].contains("would take YAMMER_ENTERPRISE"),
+            "{}",
+            row["detail"]
+        );
+    }
+}
+
+/// With a rules file saying Viva Engage Core supersedes Yammer Enterprise (the engineer's
+/// call, signed in the report), the four HR store users are bridged from Kiosk users' E1; their
+/// ENTERPRISEPACK goes in a wave after the bridge, and the whole plan replays and verifies.
+#[test]
+fn contoso_bridge_moves_the_hr_store_users_when_viva_engage_supersedes_yammer() {
+    let rules = fixture("bridge/contoso-viva-engage.csv");
+    let rules = rules.to_str().unwrap();
+    let out = plan_bridge(&fixture("contoso"), "contoso-viva", &["--rules", rules]);
+    let swapped: BTreeSet<String> = bridged(&out)
+        .into_iter()
+        .map(|(u, s)| {
+            assert_eq!(s, "STANDARDPACK");
+            u
+        })
+        .collect();
+    assert_eq!(
+        swapped,
+        HR_STORE_USERS.iter().map(|s| s.to_string()).collect()
+    );
+    let rows = read_csv(&out.join("bridge.csv"));
+    assert!(rows
+        .iter()
+        .all(|r| r["source"] == "group" && r["addedSkus"] == "ENTERPRISEPACK"));
+    assert!(rows
+        .iter()
+        .any(|r| r["replacedPlan"] == "YAMMER_ENTERPRISE"
+            && r["supersedingPlan"] == "VIVAENGAGE_CORE"));
+    assert!(rows
+        .iter()
+        .any(|r| r["replacedPlan"] == "SHAREPOINTSTANDARD"
+            && r["supersedingPlan"] == "SHAREPOINTENTERPRISE"));
+    let waves = read_csv(&out.join("waves.csv"));
+    for u in HR_STORE_USERS {
+        assert!(
+            waves
+                .iter()
+                .any(|r| r["userPrincipalName"] == u && r["skuPartNumber"] == "ENTERPRISEPACK"),
+            "{u}'s ENTERPRISEPACK is removed in a wave"
+        );
+    }
+    let blocked = read_csv(&out.join("blocked.csv"));
+    assert!(!blocked.iter().any(|r| r["reason"] == "CONFLICT"));
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["options"]["bridge"], true);
+    assert_eq!(plan["stages"][1]["stage"], "bridge");
+    assert_eq!(plan["stages"][1]["users"], 4);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("| YAMMER_ENTERPRISE | VIVAENGAGE_CORE | 4 |"));
+    assert!(assert_scripts_parse(&out, "contoso-viva") >= 8);
+    let v = licshift(&[
+        "verify",
+        out.to_str().unwrap(),
+        fixture("contoso").to_str().unwrap(),
+        "--rules",
+        rules,
+    ]);
+    assert_eq!(code(&v), 0, "{}{}", stdout(&v), stderr(&v));
+}
+
+/// Without --bridge nothing changes: no bridge file, no bridge option in plan.json (the pinned
+/// contoso plan in plan.rs holds the rest byte for byte).
+#[test]
+fn without_bridge_there_is_no_bridge_stage() {
+    let out = temp_dir("bridge-off").join("plan");
+    let o = licshift(&[
+        "plan",
+        fixture("contoso").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0);
+    assert!(!out.join("bridge.csv").exists());
+    assert!(!out.join("scripts/bridge.ps1").exists());
+    let plan = std::fs::read_to_string(out.join("plan.json")).unwrap();
+    assert!(!plan.contains("bridge"));
+}
+
+/// A reviewer who removes the bridged user's conflicting E1 in a wave instead — before the
+/// bridge would swap it — gets exit 1: on its own that removal loses plans.
+#[test]
+fn a_hand_edit_that_removes_a_bridged_license_in_a_wave_fails_verify() {
+    let snap = fixture("bridge/direct-e1-group-e3");
+    let out = plan_bridge(&snap, "hand-edit", &[]);
+    let waves = std::fs::read_to_string(out.join("waves.csv")).unwrap();
+    let ann = read_csv(&out.join("waves.csv"))[0]["userId"].clone();
+    let edited = format!(
+        "{waves}1,{ann},ann@t.test,18181a46-0d4e-45cd-891e-60aabd171b4e,STANDARDPACK,E3 group\n"
+    );
+    let file = out.parent().unwrap().join("edited-waves.csv");
+    std::fs::write(&file, edited).unwrap();
+    let plan_copy = out.parent().unwrap().join("edited");
+    copy_dir(&out, &plan_copy);
+    std::fs::copy(&file, plan_copy.join("waves.csv")).unwrap();
+    let v = licshift(&[
+        "verify",
+        plan_copy.to_str().unwrap(),
+        snap.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&v), 1, "{}", stdout(&v));
+    let result: serde_json::Value = serde_json::from_str(&stdout(&v)).unwrap();
+    let kinds: Vec<&str> = result["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["REMOVED_BY_BRIDGE"]);
+}
+
+/// A fresh export taken after bridge.ps1: the user holds E3 directly and from the group, no E1.
+fn fresh_after_bridge(name: &str, swapped: bool) -> PathBuf {
+    let snap = fixture("bridge/direct-e1-group-e3");
+    let fresh = temp_dir(name).join("fresh");
+    copy_dir(&snap, &fresh);
+    if swapped {
+        let group_id = read_csv(&snap.join("groups.csv"))[0]["Id"].clone();
+        std::fs::write(
+            fresh.join("assignments.csv"),
+            format!("UserPrincipalName,SkuPartNumber,AssignedByGroup,DisabledPlans,State,Error\nann@t.test,ENTERPRISEPACK,,,Active,None\nann@t.test,ENTERPRISEPACK,{group_id},,Active,None\n"),
+        )
+        .unwrap();
+    }
+    fresh
+}
+
+#[test]
+fn verify_stage_bridge_checks_the_swap_in_a_fresh_export() {
+    let snap = fixture("bridge/direct-e1-group-e3");
+    let out = plan_bridge(&snap, "stage", &[]);
+    let run = |fresh: &Path| {
+        licshift(&[
+            "verify",
+            out.to_str().unwrap(),
+            snap.to_str().unwrap(),
+            "--stage",
+            "bridge",
+            fresh.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+    };
+    let done = run(&fresh_after_bridge("bridge-fresh-done", true));
+    assert_eq!(code(&done), 0, "{}{}", stdout(&done), stderr(&done));
+    let not_run = run(&fresh_after_bridge("bridge-fresh-not-run", false));
+    assert_eq!(code(&not_run), 1);
+    let result: serde_json::Value = serde_json::from_str(&stdout(&not_run)).unwrap();
+    assert!(result["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["kind"] == "BRIDGE_NOT_DONE"
+            && v["detail"]
+                .as_str()
+                .unwrap()
+                .contains("still holds STANDARDPACK directly")));
+    // A plan made without --bridge has no bridge stage to check.
+    let plain = temp_dir("bridge-stage-plain").join("plan");
+    assert_eq!(
+        code(&licshift(&[
+            "plan",
+            snap.to_str().unwrap(),
+            "--out",
+            plain.to_str().unwrap()
+        ])),
+        0
+    );
+    let o = licshift(&[
+        "verify",
+        plain.to_str().unwrap(),
+        snap.to_str().unwrap(),
+        "--stage",
+        "bridge",
+        snap.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+}
+
+/// The bridge script against the Graph API's documented behaviour, line by line: a live
+/// re-check, the pin and the membership removal for a group's license, ONE assignLicense call
+/// that adds and removes, then reprocessLicenseAssignment; the rollback reads the log.
+#[test]
+fn the_bridge_script_rechecks_live_swaps_in_one_call_and_reprocesses() {
+    let out = plan_bridge(&fixture("bridge/group-e1-pinned-first"), "script", &[]);
+    let text = |f: &str| {
+        let b = std::fs::read(out.join(f)).unwrap();
+        assert!(b.starts_with(b"\xEF\xBB\xBF"), "{f}: BOM");
+        String::from_utf8(b[3..].to_vec()).unwrap()
+    };
+    let s = text("scripts/bridge.ps1");
+    assert!(s.contains("$states = Get-LiveStates $u.Id"));
+    assert!(s.contains("foreach ($e in $u.Expect)"));
+    assert!(
+        s.contains("$reason = ('the user no longer holds SKU {0} as planned' -f $e.Sku); break")
+    );
+    assert!(s.contains("@{ addLicenses = $pin; removeLicenses = @() }"));
+    assert!(s.contains("Invoke-Graph 'DELETE' ('/v1.0/groups/{0}/members/{1}/$ref' -f $g, $u.Id)"));
+    assert!(s.contains("@{ addLicenses = $add; removeLicenses = @($u.Remove) }"));
+    assert_eq!(
+        s.matches("/assignLicense").count(),
+        2,
+        "the pin and the swap"
+    );
+    assert!(
+        s.contains("Invoke-Graph 'POST' ('/v1.0/users/{0}/reprocessLicenseAssignment' -f $u.Id)")
+    );
+    assert!(s.contains(
+        "@('GroupMember.ReadWrite.All', 'Group.ReadWrite.All', 'Directory.ReadWrite.All')"
+    ));
+    assert!(s.contains("@('User.ReadWrite.All', 'Directory.ReadWrite.All')"));
+    assert!(
+        s.contains("if (Test-Swapped $states $u) {"),
+        "a re-run counts a swapped user as done"
+    );
+    // The data: ann's Kiosk E1 expected from the Kiosk group, pinned, left; E3 added.
+    let kiosk = read_csv(&fixture("bridge/group-e1-pinned-first").join("groups.csv"))
+        .into_iter()
+        .find(|r| r["DisplayName"] == "Kiosk")
+        .unwrap()["Id"]
+        .clone();
+    assert!(s.contains(&format!("Expect = @(@{{ Sku = '18181a46-0d4e-45cd-891e-60aabd171b4e'; Group = '{kiosk}'; Disabled = @() }})")));
+    assert!(s.contains(&format!("Leave = @('{kiosk}')")));
+    assert!(
+        s.contains("Add = @(@{ Sku = '6fd2c87f-b296-42f0-b197-1e91e994b900'; Disabled = @() })")
+    );
+    assert!(s.contains("Remove = @('18181a46-0d4e-45cd-891e-60aabd171b4e')"));
+    let r = text("scripts/bridge-rollback.ps1");
+    assert!(
+        r.contains("$rec.type -eq 'user' -and $rec.action -eq 'swap' -and $rec.outcome -eq 'done'")
+    );
+    assert!(r.contains("@{ addLicenses = $add; removeLicenses = $remove }"));
+    assert!(r.contains("Invoke-Graph 'POST' ('/v1.0/groups/{0}/members/$ref' -f $g) $body"));
+    assert!(!r.contains("ann@t.test"), "the rollback holds no user data");
+}
+
+/// A generated tenant with --bridge: 1 and 4 threads give the same bytes, and verify agrees.
+#[test]
+fn a_generated_tenant_plans_the_same_bridge_on_any_thread_count() {
+    let top = temp_dir("bridge-generated");
+    let snap = top.join("snap");
+    let g = licshift(&[
+        "generate",
+        "--users",
+        "2000",
+        "--out",
+        snap.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&g), 0, "{}", stderr(&g));
+    let mut trees = Vec::new();
+    for threads in ["1", "4"] {
+        let out = top.join(format!("plan-{threads}"));
+        let o = licshift_env(
+            &[
+                "plan",
+                snap.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--bridge",
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        trees.push(read_tree(&out));
+    }
+    assert!(trees[0] == trees[1], "1 and 4 threads differ");
+    let out = top.join("plan-4");
+    let v = licshift(&["verify", out.to_str().unwrap(), snap.to_str().unwrap()]);
+    assert_eq!(code(&v), 0, "{}", stdout(&v));
+}
