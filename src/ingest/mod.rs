@@ -8,6 +8,7 @@
 mod cells;
 mod columns;
 mod files;
+pub mod folder;
 pub mod json;
 pub mod plan_files;
 mod sheet;

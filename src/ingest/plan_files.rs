@@ -26,10 +26,17 @@ pub struct PlanManifest {
     pub exact: bool,
     /// Planned with `--bridge`: the waves follow a bridge stage.
     pub bridge: bool,
+    /// The folder's seal (v2): every file but plan.json and run/, with its digest. `None` for
+    /// a v1 plan, which had none.
+    pub files: Option<Vec<super::folder::SealedFile>>,
 }
 
 pub struct ReadPlan {
     pub manifest: Option<PlanManifest>,
+    /// The plan folder the manifest came from.
+    pub folder: Option<std::path::PathBuf>,
+    /// PLAN named a waves.csv, not the folder: a reviewer's edit of it is expected.
+    pub waves_named: bool,
     pub removals: Vec<PlannedRemoval>,
     pub names: SourceNames,
 }
@@ -60,11 +67,22 @@ const COLS: &[Col] = &[
 /// Reads a plan folder (plan.json + waves.csv) or a bare waves.csv.
 pub fn read(path: &std::path::Path) -> Result<ReadPlan, Problems> {
     let mut problems = Problems::default();
-    let (waves_path, json_path) = if path.is_dir() {
-        (path.join("waves.csv"), Some(path.join("plan.json")))
+    // A waves.csv inside a plan folder is read with that folder's plan.json: how the plan was
+    // made, and the seal of every other file.
+    let folder = if path.is_dir() {
+        Some(path.to_path_buf())
     } else {
-        (path.to_path_buf(), None)
+        path.parent()
+            .filter(|d| d.join("plan.json").is_file())
+            .map(|d| d.to_path_buf())
     };
+    let waves_named = !path.is_dir();
+    let waves_path = if path.is_dir() {
+        path.join("waves.csv")
+    } else {
+        path.to_path_buf()
+    };
+    let json_path = folder.as_ref().map(|d| d.join("plan.json"));
     let manifest = match json_path.filter(|p| p.exists()) {
         Some(p) => match read_manifest(&p) {
             Ok(m) => Some(m),
@@ -181,6 +199,8 @@ pub fn read(path: &std::path::Path) -> Result<ReadPlan, Problems> {
     }
     Ok(ReadPlan {
         manifest,
+        folder,
+        waves_named,
         removals,
         names,
     })
@@ -200,6 +220,8 @@ struct ManifestJson {
     simulation: serde_json::Value,
     #[serde(default)]
     options: serde_json::Value,
+    #[serde(default)]
+    files: serde_json::Value,
 }
 
 fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
@@ -213,7 +235,7 @@ fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
     let wrong_schema = |schema: &serde_json::Value| {
         Problem::error(
             Code::BadValue,
-            format!("plan.json has schema {schema}, not licshift.plan/v1"),
+            format!("plan.json has schema {schema}, not licshift.plan/v2 or v1"),
         )
         .at("plan.json".into())
         .help("verify a plan with the licshift version that wrote it")
@@ -235,9 +257,23 @@ fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
         Ok(v) => v,
         Err(e) => return Err(not_json(e)),
     };
-    if v.schema != "licshift.plan/v1" {
+    if v.schema != "licshift.plan/v1" && v.schema != "licshift.plan/v2" {
         return Err(wrong_schema(&v.schema));
     }
+    let files = (v.schema == "licshift.plan/v2").then(|| {
+        v.files
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| super::folder::SealedFile {
+                        path: f["path"].as_str().unwrap_or_default().to_string(),
+                        sha256: f["sha256"].as_str().unwrap_or_default().to_string(),
+                        bytes: f["bytes"].as_u64().unwrap_or(0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
     let inputs = v
         .inputs
         .as_array()
@@ -258,5 +294,6 @@ fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
         strict_seats: v.simulation["strict_seats"].as_bool().unwrap_or(false),
         exact: v.simulation["exact"].as_bool().unwrap_or(false),
         bridge: v.options["bridge"].as_bool().unwrap_or(false),
+        files,
     })
 }

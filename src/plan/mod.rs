@@ -89,6 +89,8 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
         let checked = checked?;
         written.map_err(Error::io(context()))?;
         crate::report::plan_files::render_report(t, outcome, &plan, &checked, &blocked, dir)
+            .map_err(Error::io(context()))?;
+        crate::report::plan_files::seal(t, outcome, &plan, &blocked, dir)
             .map_err(Error::io(context()))
     })?;
     phases.mark("replay+write");

@@ -4,7 +4,7 @@
 //! written.
 
 use super::disk::{DiskFile, Spool};
-use super::row::{json_guid, json_str, push_number, CsvRow};
+use super::row::CsvRow;
 use super::{diff, explain, markdown, powershell, table, SafeCsv};
 use crate::engine::{Outcome, Reason, Verdict};
 use crate::model::{GroupIdx, SkuIdx, Tenant, UserIdx};
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
 
-pub const SCHEMA: &str = "licshift.plan/v1";
+pub const SCHEMA: &str = "licshift.plan/v2";
 pub const WAVES_HEADER: [&str; 6] = [
     "wave",
     "userId",
@@ -131,16 +131,26 @@ pub fn render(
                 },
             )
         },
-        || {
-            rayon::join(
-                || write_plan_json(create(&spool, dir, "plan.json")?, t, o, plan, blocked),
-                || write_scripts(&spool, t, plan, dir),
-            )
-        },
+        || (write_scripts(&spool, t, plan, dir), Ok(())),
     );
     // A failed write is the cause; what the renderers saw of it is only its echo.
     spool.close()?;
     a.and(b).and(c).and(d)
+}
+
+/// plan.json, written last: the manifest, with the SHA-256 and size of every other file of the
+/// folder, so `verify` can tell the folder an operator runs from the one that was signed.
+pub fn seal(
+    t: &Tenant,
+    o: &Outcome,
+    plan: &Plan,
+    blocked: &[BlockedRow],
+    dir: &Path,
+) -> io::Result<()> {
+    let files = crate::ingest::folder::seal(dir)?;
+    let mut w = DiskFile::create(&dir.join("plan.json"), true)?;
+    write_plan_json(&mut w, t, o, plan, blocked, &files)?;
+    finish(w)
 }
 
 /// report.md, the sign-off report: the one file that shows what the replay checked.
@@ -210,8 +220,6 @@ fn write_scripts(spool: &Spool, t: &Tenant, plan: &Plan, dir: &Path) -> io::Resu
 /// users name a dozen SKUs.
 struct SkuCells {
     csv: Vec<Vec<u8>>,
-    /// `,"skuId":"…","skuPartNumber":"…"`
-    json: Vec<Vec<u8>>,
 }
 
 impl SkuCells {
@@ -226,16 +234,7 @@ impl SkuCells {
                 b
             })
             .collect();
-        let json = (0..t.skus.len())
-            .map(|i| {
-                let mut b = b",\"skuId\":".to_vec();
-                json_guid(&mut b, t.skus[i].id);
-                b.extend_from_slice(b",\"skuPartNumber\":");
-                json_str(&mut b, t.sku_label(SkuIdx(i as u32)));
-                b
-            })
-            .collect();
-        SkuCells { csv, json }
+        SkuCells { csv }
     }
 }
 
@@ -347,16 +346,16 @@ fn waves_row(buf: &mut Vec<u8>, t: &Tenant, skus: &SkuCells, wave: u32, r: &Remo
     row.parts(&by).end();
 }
 
-/// plan.json: the small parts pretty-printed, then one removal and one blocked assignment per
-/// line, so a million-user plan stays greppable and is never held as a JSON tree.
+/// plan.json (`licshift.plan/v2`): a manifest — inputs, options, summary, stages with their
+/// counts, and the seal — not the rows: those are waves.csv and blocked.csv, sealed by hash.
 fn write_plan_json(
-    mut w: DiskFile,
+    w: &mut DiskFile,
     t: &Tenant,
     o: &Outcome,
     plan: &Plan,
     blocked: &[BlockedRow],
+    files: &[crate::ingest::folder::SealedFile],
 ) -> io::Result<()> {
-    let skus = SkuCells::new(t);
     let seats: Vec<SeatRow> = t
         .skus
         .iter()
@@ -424,80 +423,11 @@ fn write_plan_json(
         .collect::<Vec<_>>(),
         "rollback": plan.waves.iter().map(|w| json!({"wave": w.number, "script": powershell::script_name(w.number, true), "restores": w.removals.len()})).collect::<Vec<_>>(),
         "invariants": {"checked": ["I1", "I2", "I3", "I4"], "boundaries": crate::plan::replay::boundaries(plan), "removalsReplayed": removals},
+        "files": files,
     });
-    let head = serde_json::to_string_pretty(&head).map_err(io::Error::other)?;
-    // Splice the two long lists in before the closing brace.
-    w.write_all(head.trim_end().trim_end_matches('}').trim_end().as_bytes())?;
-    w.write_all(b",\n  \"waves\": [")?;
-    super::write_ordered(&mut w, &plan.waves, 8, |waves, buf| {
-        for wave in waves {
-            if wave.number > 1 {
-                buf.push(b',');
-            }
-            buf.extend_from_slice(b"\n    {\"wave\": ");
-            push_number(buf, wave.number.into());
-            buf.extend_from_slice(if wave.pilot {
-                b", \"pilot\": true, \"removals\": ["
-            } else {
-                b", \"pilot\": false, \"removals\": ["
-            });
-            for (j, r) in wave.removals.iter().enumerate() {
-                buf.extend_from_slice(if j == 0 { b"\n      " } else { b",\n      " });
-                removal_json(buf, t, &skus, r);
-            }
-            buf.extend_from_slice(b"\n    ]}");
-        }
-        Ok(())
-    })?;
-    w.write_all(b"\n  ],\n  \"blocked\": [")?;
-    super::write_ordered(&mut w, blocked, 512, |rows, buf| {
-        for b in rows {
-            // Every row but the very first follows a comma; chunks do not know their place,
-            // so the first row is told apart by identity.
-            let first = std::ptr::eq(b, &blocked[0]);
-            buf.extend_from_slice(if first { b"\n    " } else { b",\n    " });
-            user_and_sku_json(buf, t, &skus, b.user, b.sku);
-            buf.extend_from_slice(b",\"reason\":");
-            json_str(buf, b.reason.code());
-            buf.extend_from_slice(b",\"detail\":");
-            json_str(buf, &b.detail);
-            buf.push(b'}');
-        }
-        Ok(())
-    })?;
-    w.write_all(b"\n  ]\n}\n")?;
-    finish(w)
-}
-
-/// The opening every removal and blocked assignment of plan.json shares: `{"userId":…,
-/// "userPrincipalName":…,"skuId":…,"skuPartNumber":…` (the object is left open).
-fn user_and_sku_json(buf: &mut Vec<u8>, t: &Tenant, skus: &SkuCells, u: UserIdx, sku: SkuIdx) {
-    let user = &t.users[u.ix()];
-    buf.extend_from_slice(b"{\"userId\":");
-    json_guid(buf, user.id);
-    buf.extend_from_slice(b",\"userPrincipalName\":");
-    json_str(buf, &user.upn);
-    buf.extend_from_slice(&skus.json[sku.ix()]);
-}
-
-/// One removal of plan.json on one line, in the field order of the schema.
-fn removal_json(buf: &mut Vec<u8>, t: &Tenant, skus: &SkuCells, r: &Removal) {
-    user_and_sku_json(buf, t, skus, r.user, r.sku);
-    buf.extend_from_slice(b",\"disabledPlans\":[");
-    for (i, p) in r.disabled(t).iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        json_guid(buf, t.plans[p.ix()].id);
-    }
-    buf.extend_from_slice(b"],\"coveredBy\":[");
-    for (i, g) in r.covered_by.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        json_str(buf, t.group_label(*g));
-    }
-    buf.extend_from_slice(b"]}");
+    let mut text = serde_json::to_string_pretty(&head).map_err(io::Error::other)?;
+    text.push('\n');
+    w.write_all(text.as_bytes())
 }
 
 /// What `licshift plan` prints when it is done.

@@ -110,24 +110,6 @@ pub fn push_number(buf: &mut Vec<u8>, n: u64) {
     buf.extend_from_slice(&digits[i..]);
 }
 
-/// A JSON string literal, escaped exactly as serde_json escapes it.
-pub fn json_str(buf: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        // Rare: let serde_json do the escaping it is the reference for.
-        serde_json::to_writer(&mut *buf, s).expect("writing to a Vec cannot fail");
-    } else {
-        buf.push(b'"');
-        buf.extend_from_slice(s.as_bytes());
-        buf.push(b'"');
-    }
-}
-
-pub fn json_guid(buf: &mut Vec<u8>, g: Guid) {
-    buf.push(b'"');
-    buf.extend_from_slice(&g.encode());
-    buf.push(b'"');
-}
-
 /// A PowerShell single-quoted literal (see `powershell::ps_quote`), appended.
 pub fn ps_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'\'');
@@ -202,17 +184,6 @@ mod tests {
         let mut buf = Vec::new();
         push_number(&mut buf, u64::MAX);
         assert_eq!(buf, u64::MAX.to_string().as_bytes());
-    }
-
-    #[test]
-    fn json_strings_are_the_bytes_serde_json_writes() {
-        let mut all: Vec<String> = AWKWARD.iter().map(|s| s.to_string()).collect();
-        all.push("back\\slash \u{1} \u{1f} \u{7f} \u{2028}".into());
-        for s in all {
-            let mut buf = Vec::new();
-            json_str(&mut buf, &s);
-            assert_eq!(buf, serde_json::to_vec(&s).unwrap(), "{s:?}");
-        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod after;
 mod bridge;
 pub mod scripts;
+mod seal;
 
 use crate::cli::{Format, VerifyArgs};
 use crate::engine::{self, Outcome, Verdict};
@@ -124,6 +125,12 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
     // The rows as read are not needed once resolved: at a million users they are a quarter
     // of a gigabyte the simulation can have.
     let (resolved, mut violations) = resolve(tenant, &read.removals, bridge);
+    // The folder first: a file changed since it was signed is named before anything else.
+    if let (Some(folder), Some(files)) = (&read.folder, &manifest.files) {
+        let mut sealed = seal::check_folder(folder, files, read.waves_named);
+        sealed.append(&mut violations);
+        violations = sealed;
+    }
     let removals_checked = read.removals.len();
     drop(read);
 
