@@ -263,9 +263,11 @@ fn a_hand_edit_that_removes_a_bridged_license_in_a_wave_fails_verify() {
     let plan_copy = out.parent().unwrap().join("edited");
     copy_dir(&out, &plan_copy);
     std::fs::copy(&file, plan_copy.join("waves.csv")).unwrap();
+    // The edited waves.csv is named as PLAN: the rest of the folder is checked against its seal.
+    let edited_waves = plan_copy.join("waves.csv");
     let v = licshift(&[
         "verify",
-        plan_copy.to_str().unwrap(),
+        edited_waves.to_str().unwrap(),
         snap.to_str().unwrap(),
         "--format",
         "json",
@@ -278,7 +280,7 @@ fn a_hand_edit_that_removes_a_bridged_license_in_a_wave_fails_verify() {
         .iter()
         .map(|x| x["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["REMOVED_BY_BRIDGE"]);
+    assert_eq!(kinds, ["REMOVED_BY_BRIDGE"], "{}", stdout(&v));
 }
 
 /// A fresh export taken after bridge.ps1: the user holds E3 directly and from the group, no E1.

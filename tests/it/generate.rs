@@ -101,28 +101,33 @@ fn a_generated_tenant_inspects_clean_and_plans_with_every_kind_of_blocker() {
         "diff.csv out of order"
     );
 
-    // plan.json's lists are rendered in chunks too (eight waves, 512 blocked assignments):
-    // still one valid document, listing what waves.csv and blocked.csv list.
+    // plan.json is the manifest: its counts are the CSVs' rows, and it seals both files.
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(one.join("plan.json")).unwrap()).unwrap();
-    let waves = manifest["waves"].as_array().unwrap();
     assert!(
-        waves.len() > 2 * 8,
-        "{} waves: too few to span chunks",
-        waves.len()
+        manifest["summary"]["waves"].as_u64().unwrap() > 2 * 8,
+        "too few waves to span chunks"
     );
-    let listed: usize = waves
-        .iter()
-        .map(|w| w["removals"].as_array().unwrap().len())
-        .sum();
-    assert_eq!(listed, read_csv(&one.join("waves.csv")).len());
-    let blocked = manifest["blocked"].as_array().unwrap();
+    let removals = read_csv(&one.join("waves.csv")).len() as u64;
+    assert_eq!(manifest["summary"]["removals"].as_u64().unwrap(), removals);
+    let blocked = read_csv(&one.join("blocked.csv")).len() as u64;
     assert!(
-        blocked.len() > 2 * 512,
-        "{} blocked: too few to span chunks",
-        blocked.len()
+        blocked > 2 * 512,
+        "{blocked} blocked: too few to span chunks"
     );
-    assert_eq!(blocked.len(), read_csv(&one.join("blocked.csv")).len());
+    assert_eq!(manifest["summary"]["blocked"].as_u64().unwrap(), blocked);
+    for f in ["waves.csv", "blocked.csv"] {
+        let sealed = manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["path"] == f)
+            .unwrap();
+        assert_eq!(
+            sealed["bytes"].as_u64().unwrap(),
+            std::fs::metadata(one.join(f)).unwrap().len()
+        );
+    }
     // And the plan verifies clean against the snapshot it came from.
     let out = licshift(&["verify", one.to_str().unwrap(), tenant.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));

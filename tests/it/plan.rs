@@ -50,9 +50,95 @@ fn contoso_plan_files_are_pinned() {
     );
     let plan: serde_json::Value =
         serde_json::from_slice(&tree.iter().find(|(n, _)| n == "plan.json").unwrap().1).unwrap();
-    assert_eq!(plan["schema"], "licshift.plan/v1");
+    assert_eq!(plan["schema"], "licshift.plan/v2");
     assert_eq!(plan["inputs"].as_array().unwrap().len(), 8);
     assert!(plan["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
+    // The seal: every other file of the folder, with its SHA-256 and size, and nothing else.
+    let sealed: BTreeMap<String, (String, u64)> = plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                (
+                    f["sha256"].as_str().unwrap().to_string(),
+                    f["bytes"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    let on_disk: BTreeMap<String, (String, u64)> = tree
+        .iter()
+        .filter(|(n, _)| n != "plan.json")
+        .map(|(n, b)| {
+            use sha2::Digest;
+            let hex: String = sha2::Sha256::digest(b)
+                .iter()
+                .map(|x| format!("{x:02x}"))
+                .collect();
+            (n.clone(), (hex, b.len() as u64))
+        })
+        .collect();
+    assert_eq!(sealed, on_disk);
+}
+
+/// A one-byte change to any file of the folder — a script, a CSV, the report — makes verify
+/// exit 1 naming that file; so do a missing file and an added one.
+#[test]
+fn verify_names_any_file_changed_since_the_plan_was_sealed() {
+    let (out, dir) = plan_into("sealed", "fixtures/contoso", &[], &[]);
+    assert_eq!(code(&out), 0);
+    let verify = || {
+        licshift(&[
+            "verify",
+            dir.to_str().unwrap(),
+            "fixtures/contoso",
+            "--format",
+            "json",
+        ])
+    };
+    assert_eq!(code(&verify()), 0);
+    let files: Vec<String> = read_tree(&dir)
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n != "plan.json")
+        .collect();
+    assert!(files.len() >= 10, "{files:?}");
+    for f in &files {
+        let path = dir.join(f);
+        let original = std::fs::read(&path).unwrap();
+        let mut changed = original.clone();
+        let at = changed.len() / 2;
+        changed[at] ^= 0x20;
+        std::fs::write(&path, &changed).unwrap();
+        let o = verify();
+        std::fs::write(&path, &original).unwrap();
+        assert_eq!(code(&o), 1, "{f}: {}", stdout(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let named = v["violations"].as_array().unwrap().iter().any(|x| {
+            x["kind"] == "FOLDER_CHANGED"
+                && x["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{f}: changed"))
+        });
+        assert!(named, "{f} is not named: {}", stdout(&o));
+    }
+    std::fs::rename(dir.join("prepare.csv"), dir.join("prepare.bak")).unwrap();
+    let o = verify();
+    assert_eq!(code(&o), 1);
+    let text = stdout(&o);
+    assert!(text.contains("prepare.csv: is missing"), "{text}");
+    assert!(
+        text.contains("prepare.bak: is not part of the plan"),
+        "{text}"
+    );
+    std::fs::rename(dir.join("prepare.bak"), dir.join("prepare.csv")).unwrap();
+    // The scripts' own run/ folder (logs, group ids) is not part of the seal.
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    std::fs::write(dir.join("run/wave-001.log.jsonl"), "{}\n").unwrap();
+    assert_eq!(code(&verify()), 0);
 }
 
 #[test]
@@ -131,33 +217,45 @@ fn the_pilot_holds_every_shape_and_excluded_users_go_last() {
         &[],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("plan.json")).unwrap()).unwrap();
-    let waves = plan["waves"].as_array().unwrap();
-    let shape_of = |wave: &serde_json::Value| -> BTreeMap<String, BTreeSet<String>> {
+    // A shape: each direct SKU removed with its disabled plans (contoso's assignments.csv)
+    // and the groups covering it (waves.csv).
+    let disabled: BTreeMap<(String, String), String> =
+        read_csv(&fixture("contoso/assignments.csv"))
+            .into_iter()
+            .filter(|r| r["AssignedByGroup"].is_empty())
+            .map(|r| {
+                (
+                    (r["UserPrincipalName"].clone(), r["SkuId"].clone()),
+                    r["DisabledPlans"].clone(),
+                )
+            })
+            .collect();
+    let rows = read_csv(&dir.join("waves.csv"));
+    let last = rows
+        .iter()
+        .map(|r| r["wave"].parse::<u32>().unwrap())
+        .max()
+        .unwrap();
+    let waves: Vec<Vec<&BTreeMap<String, String>>> = (1..=last)
+        .map(|n| rows.iter().filter(|r| r["wave"] == n.to_string()).collect())
+        .collect();
+    let shape_of = |wave: &Vec<&BTreeMap<String, String>>| -> BTreeMap<String, BTreeSet<String>> {
         let mut per_user: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for r in wave["removals"].as_array().unwrap() {
-            let groups: Vec<String> = r["coveredBy"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|g| g.as_str().unwrap().to_string())
-                .collect();
+        for r in wave {
+            let key = (r["userPrincipalName"].clone(), r["skuId"].clone());
             per_user
-                .entry(r["userPrincipalName"].as_str().unwrap().to_string())
+                .entry(r["userPrincipalName"].clone())
                 .or_default()
                 .insert(format!(
                     "{}|{}|{}",
-                    r["skuId"],
-                    r["disabledPlans"],
-                    groups.join("+")
+                    r["skuId"], disabled[&key], r["coveredBy"]
                 ));
         }
         per_user
     };
     let mut all_shapes = BTreeSet::new();
     let mut vip_only = BTreeSet::new();
-    for w in waves {
+    for w in &waves {
         for (u, s) in shape_of(w) {
             let key = format!("{s:?}");
             if u.starts_with("adele.vance.0000") || u.starts_with("alex.braun.0001") {
@@ -176,11 +274,13 @@ fn the_pilot_holds_every_shape_and_excluded_users_go_last() {
         "pilot misses shapes: {:?}",
         all_shapes.difference(&pilot).collect::<Vec<_>>()
     );
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("plan.json")).unwrap()).unwrap();
     assert_eq!(
         plan["summary"]["shapes"].as_u64().unwrap() as usize,
         all_shapes.union(&vip_only).count()
     );
-    let last = waves.last().unwrap()["wave"].as_u64().unwrap().to_string();
+    let last = last.to_string();
     for r in removals(&dir) {
         let vip = r["userPrincipalName"] == "adele.vance.0000@contoso.com"
             || r["userPrincipalName"] == "alex.braun.0001@contoso.com";
@@ -341,7 +441,7 @@ fn killed_mid_write_the_folder_is_whole_or_absent() {
             let plan: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap())
                     .expect("plan.json is complete");
-            let waves = plan["waves"].as_array().unwrap().len();
+            let waves = plan["summary"]["waves"].as_u64().unwrap();
             for f in PLAN_FILES {
                 assert!(
                     out.join(f).is_file(),

@@ -84,6 +84,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let e = e.unwrap();
         if e.file_type().unwrap().is_file() {
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        } else if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
         }
     }
 }

@@ -221,7 +221,7 @@ fn a_damaged_plan_json_is_refused_with_where_and_why() {
         ),
         (
             "another schema",
-            good.replacen("licshift.plan/v1", "licshift.plan/v9", 1),
+            good.replacen("licshift.plan/v2", "licshift.plan/v9", 1),
             "plan.json has schema \"licshift.plan/v9\"",
         ),
         ("a list", "[1, 2]".to_string(), "plan.json has schema null"),
@@ -241,6 +241,14 @@ fn a_damaged_plan_json_is_refused_with_where_and_why() {
     std::fs::write(&json, &good).unwrap();
     let out = licshift(&["verify", dir.to_str().unwrap(), BASE]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A plan.json of the first schema (no seal) is still read.
+    let mut v1: serde_json::Value = serde_json::from_str(&good).unwrap();
+    v1["schema"] = "licshift.plan/v1".into();
+    v1.as_object_mut().unwrap().remove("files");
+    std::fs::write(&json, serde_json::to_string_pretty(&v1).unwrap()).unwrap();
+    let out = licshift(&["verify", dir.to_str().unwrap(), BASE]);
+    assert_eq!(code(&out), 0, "v1: {}", stderr(&out));
+    std::fs::write(&json, &good).unwrap();
 }
 
 /// A template that was to disable YAMMER_ENTERPRISE came out enabling it: the checkpoint fails,
