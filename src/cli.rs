@@ -179,6 +179,10 @@ pub struct PlanArgs {
     /// away is given again or superseded (bridge.csv, scripts/bridge.ps1).
     #[arg(long)]
     pub bridge: bool,
+    /// Write report.xlsx whatever the plan's size (by default only up to 100,000 removals,
+    /// so a million-user plan takes no longer unless asked).
+    #[arg(long)]
+    pub xlsx: bool,
     /// Rows of diff.csv: `changed` or `all`.
     #[arg(long = "diff", value_enum, default_value_t = DiffRows::Changed)]
     pub rows: DiffRows,

@@ -88,7 +88,9 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
         );
         let checked = checked?;
         written.map_err(Error::io(context()))?;
-        crate::report::plan_files::render_report(t, outcome, &plan, &checked, &blocked, dir)
+        let removals: usize = plan.waves.iter().map(|w| w.removals.len()).sum();
+        let xlsx = args.xlsx || removals <= crate::report::xlsx::DEFAULT_MAX_REMOVALS;
+        crate::report::plan_files::render_report(t, outcome, &plan, &checked, &blocked, dir, xlsx)
             .map_err(Error::io(context()))?;
         crate::report::plan_files::seal(t, outcome, &plan, &blocked, dir)
             .map_err(Error::io(context()))

@@ -47,9 +47,10 @@ pub fn steps(t: &Tenant, s: &Swap) -> String {
     v.join("; ")
 }
 
-pub fn write_csv<W: std::io::Write>(w: W, t: &Tenant, b: &Bridge) -> std::io::Result<W> {
-    let mut w = SafeCsv::new(w);
-    w.row(BRIDGE_HEADER)?;
+/// bridge.csv's rows: one per replaced plan pair of each swapped user (one with the pair
+/// empty when every plan is given again).
+pub fn rows(t: &Tenant, b: &Bridge) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
     for s in &b.swaps {
         let user = &t.users[s.user.ix()];
         let (removed_ids, removed) = skus(t, s.remove.iter().copied());
@@ -65,20 +66,29 @@ pub fn write_csv<W: std::io::Write>(w: W, t: &Tenant, b: &Bridge) -> std::io::Re
             pairs.push(("", ""));
         }
         for (p, q) in pairs {
-            w.row([
-                &user.id.to_string(),
-                &user.upn,
-                t.group_label(s.group),
-                s.source_kind(),
-                &steps,
-                &removed_ids,
-                &removed,
-                &added_ids,
-                &added,
-                p,
-                q,
-            ])?;
+            out.push(vec![
+                user.id.to_string(),
+                user.upn.clone(),
+                t.group_label(s.group).to_string(),
+                s.source_kind().to_string(),
+                steps.clone(),
+                removed_ids.clone(),
+                removed.clone(),
+                added_ids.clone(),
+                added.clone(),
+                p.to_string(),
+                q.to_string(),
+            ]);
         }
+    }
+    out
+}
+
+pub fn write_csv<W: std::io::Write>(w: W, t: &Tenant, b: &Bridge) -> std::io::Result<W> {
+    let mut w = SafeCsv::new(w);
+    w.row(BRIDGE_HEADER)?;
+    for row in rows(t, b) {
+        w.row(row)?;
     }
     w.finish()
 }

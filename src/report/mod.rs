@@ -6,6 +6,7 @@ pub mod diff;
 pub mod disk;
 pub mod explain;
 pub mod export_script;
+pub mod html;
 pub mod inspect;
 pub mod markdown;
 pub mod plan_files;
@@ -14,6 +15,7 @@ pub mod row;
 pub mod rules;
 pub mod suggest;
 pub mod verify;
+pub mod xlsx;
 
 use std::borrow::Cow;
 use std::io::Write;

@@ -153,7 +153,7 @@ pub fn seal(
     finish(w)
 }
 
-/// report.md, the sign-off report: the one file that shows what the replay checked.
+/// report.md and report.html, the sign-off report: the files that show what the replay checked.
 pub fn render_report(
     t: &Tenant,
     o: &Outcome,
@@ -161,9 +161,16 @@ pub fn render_report(
     checked: &Checked,
     blocked: &[BlockedRow],
     dir: &Path,
+    xlsx: bool,
 ) -> io::Result<()> {
+    if xlsx {
+        super::xlsx::write(&dir.join("report.xlsx"), t, o, plan, blocked)?;
+    }
     let mut w = DiskFile::create(&dir.join("report.md"), true)?;
     w.write_all(markdown::plan_report(t, o, plan, checked, blocked).as_bytes())?;
+    finish(w)?;
+    let mut w = DiskFile::create(&dir.join("report.html"), true)?;
+    w.write_all(super::html::plan_report(t, o, plan, checked, blocked).as_bytes())?;
     finish(w)
 }
 
@@ -281,39 +288,8 @@ fn write_csvs(
 
     let mut w = SafeCsv::new(create(spool, dir, "prepare.csv")?);
     w.row(PREPARE_HEADER)?;
-    for &g in &plan.prepare.create_groups {
-        w.row(["create-group", "", t.group_label(g), "", "", "", "", ""])?;
-    }
-    for &(g, li) in &plan.prepare.assign {
-        let line = &t.templates[g.ix()][li];
-        let disabled: Vec<String> = line
-            .disabled
-            .iter()
-            .map(|p| t.plans[p.ix()].id.to_string())
-            .collect();
-        w.row([
-            "assign-license",
-            &group_id(t, g),
-            t.group_label(g),
-            &t.skus[line.sku.ix()].id.to_string(),
-            t.sku_label(line.sku),
-            &disabled.join(";"),
-            "",
-            "",
-        ])?;
-    }
-    for &(g, u) in &plan.prepare.add_members {
-        let user = &t.users[u.ix()];
-        w.row([
-            "add-member",
-            &group_id(t, g),
-            t.group_label(g),
-            "",
-            "",
-            "",
-            &user.id.to_string(),
-            &user.upn,
-        ])?;
+    for row in prepare_rows(t, plan) {
+        w.row(row)?;
     }
     finish(w.finish()?)?;
 
@@ -325,6 +301,55 @@ fn write_csvs(
         )?)?;
     }
     Ok(())
+}
+
+/// prepare.csv's rows: groups to create, template lines to assign, members to add.
+pub fn prepare_rows(t: &Tenant, plan: &Plan) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for &g in &plan.prepare.create_groups {
+        rows.push(vec![
+            "create-group".into(),
+            String::new(),
+            t.group_label(g).to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    for &(g, li) in &plan.prepare.assign {
+        let line = &t.templates[g.ix()][li];
+        let disabled: Vec<String> = line
+            .disabled
+            .iter()
+            .map(|p| t.plans[p.ix()].id.to_string())
+            .collect();
+        rows.push(vec![
+            "assign-license".into(),
+            group_id(t, g),
+            t.group_label(g).to_string(),
+            t.skus[line.sku.ix()].id.to_string(),
+            t.sku_label(line.sku).to_string(),
+            disabled.join(";"),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    for &(g, u) in &plan.prepare.add_members {
+        let user = &t.users[u.ix()];
+        rows.push(vec![
+            "add-member".into(),
+            group_id(t, g),
+            t.group_label(g).to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            user.id.to_string(),
+            user.upn.clone(),
+        ]);
+    }
+    rows
 }
 
 fn waves_row(buf: &mut Vec<u8>, t: &Tenant, skus: &SkuCells, wave: u32, r: &Removal) {

@@ -22,6 +22,8 @@ mod malformed;
 mod plan;
 /// Property tests of the engine's promise: a plan never shrinks anyone's plans.
 mod props;
+/// report.html and report.xlsx against plan.json and the CSVs.
+mod review;
 /// The engine's verdicts on one small snapshot per Entra rule.
 mod scenarios;
 /// Every PowerShell script licshift writes, parsed by tree-sitter.
