@@ -17,6 +17,9 @@ pub struct Ran {
 }
 
 /// Wall time per phase, printed to stderr when LICSHIFT_TIMINGS is set (the benchmark reads it).
+/// `--quiet`, set once by `execute` before any command runs.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub struct Phases {
     start: std::time::Instant,
     last: std::time::Instant,
@@ -24,30 +27,51 @@ pub struct Phases {
     /// wall time on two cores is waiting on something.
     last_cpu: (f64, f64),
     enabled: bool,
-    /// Progress lines for a person watching a long run (stderr is a terminal).
-    progress: bool,
+    /// The spinner a person watching a long run sees (stderr a terminal, no --quiet).
+    progress: Option<indicatif::ProgressBar>,
 }
 
 impl Phases {
     pub fn new() -> Phases {
         let now = std::time::Instant::now();
         use std::io::IsTerminal;
+        let enabled = std::env::var_os("LICSHIFT_TIMINGS").is_some();
+        let watched = std::io::stderr().is_terminal()
+            && !QUIET.load(std::sync::atomic::Ordering::Relaxed)
+            && !enabled;
+        let progress = watched.then(|| {
+            let pb = indicatif::ProgressBar::new_spinner();
+            pb.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            pb.set_message("reading the snapshot");
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            pb
+        });
         Phases {
             start: now,
             last: now,
             last_cpu: cpu_seconds(),
-            enabled: std::env::var_os("LICSHIFT_TIMINGS").is_some(),
-            progress: std::io::stderr().is_terminal(),
+            enabled,
+            progress,
+        }
+    }
+
+    /// What runs now, for the spinner.
+    pub fn doing(&self, what: &str) {
+        if let Some(pb) = &self.progress {
+            pb.set_message(what.to_string());
         }
     }
 
     pub fn mark(&mut self, phase: &str) {
-        if self.progress && !self.enabled {
-            let line = format!(
-                "licshift: {phase} done ({:.1}s)\n",
+        if let Some(pb) = &self.progress {
+            pb.println(format!(
+                "licshift: {phase} done ({:.1}s)",
                 self.start.elapsed().as_secs_f64()
-            );
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+            ));
+            pb.set_message("working");
         }
         if self.enabled {
             let now = std::time::Instant::now();
@@ -64,6 +88,14 @@ impl Phases {
             let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             self.last = now;
             self.last_cpu = cpu;
+        }
+    }
+}
+
+impl Drop for Phases {
+    fn drop(&mut self) {
+        if let Some(pb) = &self.progress {
+            pb.finish_and_clear();
         }
     }
 }
@@ -147,6 +179,7 @@ fn write_out(out: &mut dyn Write, s: &str) -> Result<()> {
 }
 
 pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     match cli.command {
         Command::Inspect {
             snapshot,

@@ -32,9 +32,13 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
     let mut phases = run::Phases::new();
     let snap = run::load(&sim)?;
     phases.mark("ingest");
+    phases.doing("simulating every user");
     let params = run::params(&sim, args.exact);
     let first = crate::engine::simulate(&snap.tenant, params);
     phases.mark("simulate");
+    if args.bridge {
+        phases.doing("planning the bridge");
+    }
     // With --bridge, the waves are planned on the tenant as the bridge leaves it.
     let bridged = args
         .bridge
@@ -46,6 +50,7 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
     if bridged.is_some() {
         phases.mark("bridge");
     }
+    phases.doing("building the waves");
     let exclude = match &args.exclude {
         Some(path) => waves::read_exclude(path, t)?,
         None => Vec::new(),
@@ -67,6 +72,7 @@ pub fn run(args: PlanArgs, out: &mut dyn Write) -> Result<Ran> {
     let mut plan = build(t, outcome, &options);
     plan.bridge = bridged.as_ref().map(|b| b.2.clone());
     phases.mark("waves");
+    phases.doing("replaying the plan and writing the folder");
     inject_fault_for_tests(t, outcome, &mut plan);
     // The replay runs while the files that do not depend on it are written into the hidden
     // folder: its checks are mostly one sequential pass, which leaves a core to the writers.

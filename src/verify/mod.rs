@@ -96,6 +96,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
     }
     let base = run::load(&sim)?;
     phases.mark("ingest");
+    phases.doing("simulating every user");
     let changed = match &read.manifest {
         Some(m) => changed_inputs(&m.inputs, &base.tenant.inputs),
         None => Vec::new(),
@@ -117,6 +118,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
         .bridge
         .then(|| crate::engine::bridge::bridged(&base.tenant, &first, params));
     phases.mark("simulate");
+    phases.doing("checking");
     let (tenant, outcome) = match &bridged {
         Some((t2, o2, _)) => (t2, o2),
         None => (&base.tenant, &first),
