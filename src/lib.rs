@@ -14,6 +14,7 @@
 //! bytes whatever the thread count.
 
 pub mod cli;
+pub mod commands;
 pub mod diag;
 pub mod engine;
 pub mod error;
@@ -22,8 +23,7 @@ pub mod generate;
 pub mod ingest;
 pub mod model;
 pub mod plan;
+pub mod publish;
 pub mod report;
-pub mod run;
 pub mod settings;
-pub mod suggest;
 pub mod verify;

@@ -1,7 +1,7 @@
 //! The thin binary: parse arguments, run, render diagnostics, exit with the SPEC's code.
 
 use clap::Parser;
-use licshift::{cli::Cli, error::Error, run};
+use licshift::{cli::Cli, commands, error::Error};
 use miette::{GraphicalReportHandler, GraphicalTheme, NarratableReportHandler};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = run::execute(cli, &mut out);
+    let result = commands::execute(cli, &mut out);
     let _ = out.flush();
     drop(out);
     let stderr = std::io::stderr();

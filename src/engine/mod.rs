@@ -11,6 +11,7 @@ mod outcome;
 pub mod rules;
 mod simulate;
 pub mod suggest;
+pub mod words;
 
 pub use diff::{diff_user, Change, DiffRow};
 pub use outcome::{

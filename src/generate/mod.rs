@@ -8,7 +8,7 @@ pub mod graph_json;
 mod tenant;
 
 use crate::error::{Error, Result};
-use crate::run::Ran;
+use crate::exit::Ran;
 use std::io::Write;
 use std::path::Path;
 
@@ -23,8 +23,8 @@ pub fn run(
     if users == 0 {
         return Err(Error::usage("--users must be at least 1"));
     }
-    crate::plan::check_out_dir(dir, force)?;
-    let stats = crate::plan::atomic_dir(dir, force, |tmp| {
+    crate::publish::check_out_dir(dir, force)?;
+    let stats = crate::publish::atomic_dir(dir, force, |tmp| {
         let stats = tenant::write(tmp, users, seed)?;
         if json {
             to_json(tmp, seed)?;

@@ -3,6 +3,7 @@
 use super::row::CsvRow;
 use super::{table, SafeCsv};
 use crate::cli::Format;
+use crate::engine::words::source_label;
 use crate::engine::{diff_user, DiffRow, Outcome};
 use crate::model::{GroupIdx, SkuIdx, Source, Tenant, UserIdx};
 use smallvec::SmallVec;
@@ -17,14 +18,6 @@ pub const HEADER: [&str; 7] = [
     "after",
     "change",
 ];
-
-/// `ENTERPRISEPACK (direct)` or `ENTERPRISEPACK (HR Department)`.
-pub fn source_label(t: &Tenant, source: Source, sku: SkuIdx) -> String {
-    match source {
-        Source::Direct => format!("{} (direct)", t.sku_label(sku)),
-        Source::Group(g) => format!("{} ({})", t.sku_label(sku), t.group_label(g)),
-    }
-}
 
 fn cells(t: &Tenant, u: UserIdx, r: &DiffRow) -> [String; 7] {
     let user = &t.users[u.ix()];

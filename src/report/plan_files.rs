@@ -5,7 +5,7 @@
 
 use super::disk::{DiskFile, Spool};
 use super::row::CsvRow;
-use super::{diff, explain, markdown, powershell, table, SafeCsv};
+use super::{diff, markdown, powershell, table, SafeCsv};
 use crate::engine::{Outcome, Reason, Verdict};
 use crate::model::{GroupIdx, SkuIdx, Tenant, UserIdx};
 use crate::plan::{replay::Checked, Plan, Removal};
@@ -56,7 +56,7 @@ pub fn blocked_rows(t: &Tenant, o: &Outcome, order: &[UserIdx]) -> Vec<BlockedRo
     let mut rows = Vec::new();
     for &u in order {
         for d in &o.users[u.ix()].directs {
-            if let Some((reason, detail)) = explain::verdict_detail(t, &d.verdict) {
+            if let Some((reason, detail)) = crate::engine::words::verdict_detail(t, &d.verdict) {
                 rows.push(BlockedRow {
                     user: u,
                     sku: d.sku,

@@ -111,7 +111,7 @@ pub(super) fn group_trouble(m: &Match, g: GroupIdx, fu: UserIdx) -> Option<Strin
     None
 }
 
-pub(super) fn check_prepare(
+pub(crate) fn check_prepare(
     base: &Tenant,
     o: &Outcome,
     resolved: &[Resolved],
@@ -256,14 +256,14 @@ fn templates_enabling_more(m: &Match) -> Vec<Violation> {
     v
 }
 
-pub(super) struct AfterResult {
+pub(crate) struct AfterResult {
     pub violations: Vec<Violation>,
     pub drift: Vec<Drift>,
     pub next_wave: Option<NextWave>,
     pub pending: Vec<Pending>,
 }
 
-pub(super) fn check_after(
+pub(crate) fn check_after(
     base: &Tenant,
     o: &Outcome,
     resolved: &[Resolved],

@@ -9,7 +9,7 @@ use crate::engine::bridge::Bridge;
 use crate::model::{Guid, PlanSet, Source, Tenant};
 use std::collections::BTreeSet;
 
-pub(super) fn check_bridge(base: &Tenant, b: &Bridge, fresh: &Tenant) -> Vec<Violation> {
+pub(crate) fn check_bridge(base: &Tenant, b: &Bridge, fresh: &Tenant) -> Vec<Violation> {
     let m = Match::new(base, fresh);
     let mut v = Vec::new();
     for s in &b.swaps {

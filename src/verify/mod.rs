@@ -2,21 +2,16 @@
 //! one partly executed — against a snapshot and, after a stage or wave, a fresh export
 //! (SPEC §6). Exit 0 all clear, 1 violations, 2 bad input.
 
-mod after;
-mod bridge;
-pub mod scripts;
-mod seal;
+pub(crate) mod after;
+pub(crate) mod bridge;
+pub(crate) mod seal;
 
-use crate::cli::{Format, VerifyArgs};
-use crate::engine::{self, Outcome, Verdict};
-use crate::error::{Error, Result};
-use crate::ingest::plan_files::{self, PlannedRemoval};
-use crate::model::{AssignmentIdx, Country, GroupList, Guid, SkuIdx, Source, Tenant, UserIdx};
+use crate::engine::{Outcome, Verdict};
+use crate::error::Error;
+use crate::ingest::plan_files::PlannedRemoval;
+use crate::model::{AssignmentIdx, GroupList, Guid, SkuIdx, Source, Tenant, UserIdx};
 use crate::plan::{Plan, PlanOptions, Prepare, Removal, Wave};
-use crate::run::{self, Ran, Snapshot};
-use crate::settings::Simulation;
 use std::collections::BTreeMap;
-use std::io::Write;
 
 /// One thing that is not safe or not as planned.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -82,196 +77,8 @@ pub(crate) struct Resolved {
     pub assignment: AssignmentIdx,
 }
 
-pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
-    let mut phases = run::Phases::new();
-    let read = plan_files::read(&args.plan).map_err(Error::Input)?;
-    phases.mark("read plan");
-    let mut sim = Simulation::from_args(&args.snapshot, &args.sim, None)?;
-    let manifest = read.manifest.clone().unwrap_or_default();
-    if sim.tenant_location.is_none() {
-        sim.tenant_location = manifest.tenant_location.as_deref().and_then(Country::parse);
-    }
-    if manifest.strict_seats {
-        sim.seat_formula = crate::cli::SeatFormula::Strict;
-    }
-    let base = run::load(&sim)?;
-    phases.mark("ingest");
-    phases.doing("simulating every user");
-    let changed = match &read.manifest {
-        Some(m) => changed_inputs(&m.inputs, &base.tenant.inputs),
-        None => Vec::new(),
-    };
-    if !changed.is_empty() && !args.allow_drift {
-        return Err(Error::Usage(
-            format!("the snapshot changed since the plan was made: {}", changed.join("; ")),
-            Some("verify against the snapshot the plan was made from, or pass --allow-drift to re-check the plan against this one".into()),
-        ));
-    }
-    let params = engine::Params {
-        exact: manifest.exact,
-        ..run::params(&sim, false)
-    };
-    let first = engine::simulate(&base.tenant, params);
-    // A plan made with --bridge has its waves on the tenant as the bridge leaves it: the same
-    // pure steps `plan` took rebuild it.
-    let bridged = manifest
-        .bridge
-        .then(|| crate::engine::bridge::bridged(&base.tenant, &first, params));
-    phases.mark("simulate");
-    phases.doing("checking");
-    let (tenant, outcome) = match &bridged {
-        Some((t2, o2, _)) => (t2, o2),
-        None => (&base.tenant, &first),
-    };
-    let bridge = bridged.as_ref().map(|b| &b.2);
-    // The rows as read are not needed once resolved: at a million users they are a quarter
-    // of a gigabyte the simulation can have.
-    let (resolved, mut violations) = resolve(tenant, &read.removals, bridge);
-    // The folder first: a file changed since it was signed is named before anything else.
-    if let (Some(folder), Some(files)) = (&read.folder, &manifest.files) {
-        let mut sealed = seal::check_folder(folder, files, read.waves_named);
-        sealed.append(&mut violations);
-        violations = sealed;
-    }
-    let removals_checked = read.removals.len();
-    drop(read);
-
-    let mut pending = Vec::new();
-    let (mode, next_wave, drift) = match (&args.stage, args.after, &args.fresh) {
-        (None, None, _) => {
-            violations.extend(check_plan(tenant, outcome, &resolved));
-            if let Some(b) = bridge {
-                if let Err(Error::Invariant(id, msg)) =
-                    crate::plan::bridge::replay(&base.tenant, &first, b)
-                {
-                    violations.push(replay_violation(id, msg));
-                }
-            }
-            ("plan".to_string(), None, Vec::new())
-        }
-        (Some(stage), None, Some(fresh)) => {
-            let fresh = load_fresh(&sim, fresh)?;
-            match (stage.as_str(), bridge) {
-                // Before the bridge runs, prepare's groups are checked as prepare alone leaves
-                // them: the users still to bridge keep their conflict.
-                ("prepare", _) => {
-                    let unbridged = match bridge {
-                        Some(b) => on_snapshot(&base.tenant, &resolved, b),
-                        None => resolved.clone(),
-                    };
-                    violations.extend(after::check_prepare(
-                        &base.tenant,
-                        &first,
-                        &unbridged,
-                        &fresh.tenant,
-                    ));
-                }
-                ("bridge", Some(b)) => {
-                    violations.extend(after::check_prepare(
-                        tenant,
-                        outcome,
-                        &resolved,
-                        &fresh.tenant,
-                    ));
-                    violations.extend(bridge::check_bridge(&base.tenant, b, &fresh.tenant));
-                }
-                ("bridge", None) => return Err(Error::usage(
-                    "--stage bridge: this plan has no bridge stage (it was made without --bridge)",
-                )),
-                _ => {
-                    return Err(Error::Usage(
-                        format!("--stage {stage:?}: the stages are `prepare` and `bridge`"),
-                        Some("after a wave, use --after WAVE".into()),
-                    ))
-                }
-            }
-            (format!("stage {stage}"), None, Vec::new())
-        }
-        (None, Some(wave), Some(fresh)) => {
-            let fresh = load_fresh(&sim, fresh)?;
-            let fresh_outcome = engine::simulate(
-                &fresh.tenant,
-                engine::Params {
-                    exact: manifest.exact,
-                    ..run::params(&sim, false)
-                },
-            );
-            let r = after::check_after(
-                tenant,
-                outcome,
-                &resolved,
-                wave,
-                &fresh.tenant,
-                &fresh_outcome,
-            );
-            violations.extend(r.violations);
-            pending = r.pending;
-            (format!("after wave {wave}"), r.next_wave, r.drift)
-        }
-        _ => {
-            return Err(Error::usage(
-                "--stage and --after need the fresh export as a third argument",
-            ))
-        }
-    };
-    phases.mark("check");
-    let users: std::collections::BTreeSet<UserIdx> = resolved.iter().map(|r| r.user).collect();
-    let result = Verification {
-        mode,
-        removals_checked,
-        users_checked: users.len(),
-        changed_inputs: changed,
-        violations,
-        drift,
-        next_wave,
-        pending,
-    };
-    if let Some(path) = &args.pending {
-        let bytes = crate::report::verify::pending_waves(&result.pending)
-            .map_err(Error::io("rendering the pending list"))?;
-        std::fs::write(path, bytes).map_err(Error::io(format!("writing {}", path.display())))?;
-    }
-    let text = match args.format {
-        Format::Json => {
-            serde_json::to_string_pretty(&result).expect("verification serialises") + "\n"
-        }
-        Format::Csv => crate::report::verify::csv(&result).map_err(Error::io("rendering CSV"))?,
-        Format::Table => crate::report::verify::table(&result),
-    };
-    out.write_all(text.as_bytes())
-        .map_err(Error::io("writing output"))?;
-    if let Some(path) = &args.report {
-        std::fs::write(
-            path,
-            crate::report::verify::markdown(&result, &args.plan, &args.snapshot),
-        )
-        .map_err(Error::io(format!("writing {}", path.display())))?;
-    }
-    let code = if result.violations.is_empty() {
-        crate::exit::OK
-    } else {
-        crate::exit::VIOLATIONS
-    };
-    Ok(Ran {
-        code,
-        warnings: base.warnings,
-    })
-}
-
-fn load_fresh(sim: &Simulation, fresh: &std::path::Path) -> Result<Snapshot> {
-    let mut s = sim.clone();
-    s.snapshot.root = fresh.to_path_buf();
-    s.snapshot.overrides.retain(|(k, _)| {
-        matches!(
-            k,
-            crate::ingest::FileKind::Rules | crate::ingest::FileKind::Catalog
-        )
-    });
-    run::load(&s)
-}
-
 /// Inputs whose bytes differ from what the plan recorded, or that appeared or went.
-fn changed_inputs(
+pub(crate) fn changed_inputs(
     planned: &[crate::model::InputFile],
     now: &[crate::model::InputFile],
 ) -> Vec<String> {
@@ -320,7 +127,7 @@ pub(crate) fn violation(
 
 /// The removals of users the bridge does not move, resolved on the snapshot instead of the
 /// tenant as the bridge leaves it: what the prepare checkpoint checks before the bridge runs.
-fn on_snapshot(
+pub(crate) fn on_snapshot(
     base: &Tenant,
     resolved: &[Resolved],
     b: &crate::engine::bridge::Bridge,
@@ -339,7 +146,7 @@ fn on_snapshot(
         .collect()
 }
 
-fn replay_violation(id: &str, msg: String) -> Violation {
+pub(crate) fn replay_violation(id: &str, msg: String) -> Violation {
     Violation {
         kind: "REPLAY",
         wave: None,
@@ -353,7 +160,7 @@ fn replay_violation(id: &str, msg: String) -> Violation {
 
 /// Each waves.csv row → the baseline's user and direct assignment. With a bridge, a row that
 /// removes a license the bridge swaps away is named as such.
-fn resolve(
+pub(crate) fn resolve(
     t: &Tenant,
     rows: &[PlannedRemoval],
     bridge: Option<&crate::engine::bridge::Bridge>,
@@ -464,7 +271,7 @@ pub(crate) fn unsafe_reason(
         .directs
         .iter()
         .find(|d| d.assignment == ai)?;
-    let (reason, words) = crate::report::explain::verdict_detail(t, &d.verdict)?;
+    let (reason, words) = crate::engine::words::verdict_detail(t, &d.verdict)?;
     let uncovered = match &d.verdict {
         Verdict::Blocked { uncovered, .. } => t.plan_names(uncovered),
         Verdict::Removable { .. } => Vec::new(),
@@ -474,7 +281,7 @@ pub(crate) fn unsafe_reason(
 
 /// A plan (edited or not) against its snapshot: every removal must still be removable, and the
 /// whole must pass the replay.
-fn check_plan(t: &Tenant, o: &Outcome, resolved: &[Resolved]) -> Vec<Violation> {
+pub(crate) fn check_plan(t: &Tenant, o: &Outcome, resolved: &[Resolved]) -> Vec<Violation> {
     check_and_replay(t, o, resolved).0
 }
 

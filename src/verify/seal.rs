@@ -18,7 +18,7 @@ fn changed(path: &str, detail: String) -> Violation {
     }
 }
 
-pub(super) fn check_folder(
+pub(crate) fn check_folder(
     folder: &Path,
     sealed: &[SealedFile],
     waves_named: bool,

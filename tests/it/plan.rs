@@ -184,14 +184,48 @@ fn one_thread_and_many_give_the_same_bytes() {
 
 #[test]
 fn a_corrupted_replay_exits_3_and_writes_nothing() {
-    let (out, dir) = plan_into(
-        "fault",
+    use clap::Parser;
+    use licshift::cli::{Cli, Command};
+    // The seam: a plan with one blocked direct assignment slipped into wave 1, as an engine
+    // bug would, must be refused by the replay (exit 3) with nothing published.
+    let dir = temp_dir("fault").join("plan");
+    let cli = Cli::parse_from([
+        "licshift",
+        "plan",
         "fixtures/contoso",
-        &[],
-        &[("LICSHIFT_FAULT", "unsafe-removal")],
-    );
-    assert_eq!(code(&out), 3, "{}", stderr(&out));
-    assert!(message(&out).contains("invariant I"), "{}", stderr(&out));
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let Command::Plan(args) = cli.command else {
+        unreachable!()
+    };
+    let mut out = Vec::new();
+    let result = licshift::commands::plan::run_with(args, &mut out, |t, o, plan| {
+        let (u, d) = o
+            .users
+            .iter()
+            .enumerate()
+            .find_map(|(u, uo)| {
+                uo.directs
+                    .iter()
+                    .find(|d| {
+                        !d.verdict.is_removable() && !d.enabled(t).minus(&uo.group_plans).is_empty()
+                    })
+                    .map(|d| (u, d))
+            })
+            .expect("contoso has a blocked direct assignment");
+        let user = licshift::model::UserIdx(u as u32);
+        plan.waves[0].users.push(user);
+        plan.waves[0].removals.push(licshift::plan::Removal {
+            user,
+            assignment: d.assignment,
+            sku: d.sku,
+            covered_by: Default::default(),
+        });
+    });
+    let err = result.err().expect("the replay refuses the plan");
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("invariant I"), "{err}");
     assert!(!dir.exists(), "nothing may be written");
     let leftovers: Vec<_> = std::fs::read_dir(dir.parent().unwrap()).unwrap().collect();
     assert!(leftovers.is_empty(), "no temporary folder left behind");

@@ -33,7 +33,6 @@ pub fn licshift_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_licshift"));
     c.args(args)
         .env("NO_COLOR", "1")
-        .env_remove("LICSHIFT_FAULT")
         .env_remove("LICSHIFT_STREAM_BYTES")
         .current_dir(root());
     for (k, v) in env {

@@ -2,12 +2,12 @@
 //! templates (engine::suggest), prove them with the engine, write the folder whole or not at
 //! all.
 
+use super::Ran;
 use crate::cli::SuggestArgs;
 use crate::engine::{self, suggest};
 use crate::error::{Error, Result};
 use crate::model::UserIdx;
 use crate::report;
-use crate::run::{self, Ran};
 use crate::settings::Simulation;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,11 +15,11 @@ use std::io::Write;
 pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
     let mut sim = Simulation::from_args(&args.snapshot, &args.sim, args.by.clone())?;
     sim.snapshot.templates_optional = true;
-    crate::plan::check_target(&args.out, &args.snapshot, args.force)?;
+    crate::publish::check_target(&args.out, &args.snapshot, args.force)?;
     if args.min_users == 0 {
         return Err(Error::usage("--min-users must be at least 1"));
     }
-    let snap = run::load(&sim)?;
+    let snap = super::load(&sim)?;
     let warnings = snap.warnings;
     let t = &snap.tenant;
     // Cohorts: all users, or those sharing a value of --by (users without one are in none).
@@ -44,7 +44,7 @@ pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
     };
     let suggestions = suggest::mine(t, &cohorts, &options);
     let (proven, groups) = suggest::apply(snap.tenant, &suggestions);
-    let outcome = engine::simulate(&proven, run::params(&sim, args.exact));
+    let outcome = engine::simulate(&proven, super::params(&sim, args.exact));
     let figures = suggest::figures(&proven, &outcome, &suggestions, &groups);
     let settings = format!(
         "cohorts {}, at least {} users per SKU, {}, new groups named `{} <cohort> <SKU>`{}",
@@ -69,7 +69,7 @@ pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
         report::suggest::templates_csv(&proven).map_err(Error::io("rendering templates.csv"))?;
     let members =
         report::suggest::members_csv(&proven).map_err(Error::io("rendering members.csv"))?;
-    crate::plan::atomic_dir(&args.out, args.force, |dir| {
+    crate::publish::atomic_dir(&args.out, args.force, |dir| {
         std::fs::write(dir.join("templates.csv"), &templates)?;
         std::fs::write(dir.join("members.csv"), &members)?;
         std::fs::write(dir.join("suggest.md"), md.as_bytes())

@@ -4,14 +4,14 @@
 //! the snapshot, and the waves replayed without breaking an invariant. Nothing is written
 //! otherwise.
 
-use super::{changed_inputs, check_and_replay, resolve};
+use super::Ran;
 use crate::cli::ScriptsArgs;
 use crate::error::{Error, Result};
 use crate::ingest::plan_files;
 use crate::model::Country;
 use crate::report::powershell;
-use crate::run::{self, Ran};
 use crate::settings::Simulation;
+use crate::verify::{changed_inputs, check_and_replay, resolve};
 use std::io::Write;
 
 pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
@@ -30,7 +30,7 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
     if manifest.strict_seats {
         sim.seat_formula = crate::cli::SeatFormula::Strict;
     }
-    let base = run::load(&sim)?;
+    let base = super::load(&sim)?;
     let changed = changed_inputs(&manifest.inputs, &base.tenant.inputs);
     if !changed.is_empty() {
         return Err(Error::Usage(
@@ -43,7 +43,7 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
     }
     let params = crate::engine::Params {
         exact: manifest.exact,
-        ..run::params(&sim, false)
+        ..super::params(&sim, false)
     };
     let first = crate::engine::simulate(&base.tenant, params);
     // The waves of a bridged plan run on the tenant as the bridge leaves it.
@@ -58,7 +58,7 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
     let (more, mut checked) = check_and_replay(t, outcome, &resolved);
     violations.extend(more);
     if !violations.is_empty() {
-        let result = super::Verification {
+        let result = crate::verify::Verification {
             mode: format!("scripts for {}", args.waves.display()),
             removals_checked: rows.removals.len(),
             users_checked: 0,
@@ -94,8 +94,8 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
         ),
     );
     let cells = powershell::ScriptCells::new(t);
-    crate::plan::check_out_dir(&args.out, args.force)?;
-    let written = crate::plan::atomic_dir(&args.out, args.force, |dir| {
+    crate::publish::check_out_dir(&args.out, args.force)?;
+    let written = crate::publish::atomic_dir(&args.out, args.force, |dir| {
         std::fs::create_dir_all(dir.join("scripts"))?;
         let mut names = Vec::new();
         for w in &checked.waves {

@@ -10,16 +10,18 @@ use crate::report;
 use crate::settings::Simulation;
 use std::io::Write;
 
-/// What a finished command hands back to the binary: its exit code and the warnings to show.
-pub struct Ran {
-    pub code: u8,
-    pub warnings: Problems,
-}
+pub mod plan;
+pub mod scripts;
+pub mod suggest;
+pub mod verify;
 
-/// Wall time per phase, printed to stderr when LICSHIFT_TIMINGS is set (the benchmark reads it).
+pub use crate::exit::Ran;
+
 /// `--quiet`, set once by `execute` before any command runs.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Wall time per phase, printed to stderr when LICSHIFT_TIMINGS is set (the benchmark reads it),
+/// and the spinner a person watching a long run sees.
 pub struct Phases {
     start: std::time::Instant,
     last: std::time::Instant,
@@ -304,10 +306,10 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
                 warnings: Problems::default(),
             })
         }
-        Command::Plan(args) => crate::plan::run(args, out),
-        Command::Verify(args) => crate::verify::run(args, out),
-        Command::Suggest(args) => crate::suggest::run(args, out),
-        Command::Scripts(args) => crate::verify::scripts::run(args, out),
+        Command::Plan(args) => plan::run(args, out),
+        Command::Verify(args) => verify::run(args, out),
+        Command::Suggest(args) => suggest::run(args, out),
+        Command::Scripts(args) => scripts::run(args, out),
         Command::Generate {
             users,
             out: dir,
