@@ -133,19 +133,11 @@ pub fn replay(t: &Tenant, o: &Outcome, b: &Bridge) -> Result<usize> {
             consumed[k.ix()] += 1;
         }
     }
-    for (s, c) in consumed.iter().enumerate() {
-        if let Some(seats) = t.skus[s].seats {
-            let limit = seats.enabled.max(seats.consumed);
-            if *c > limit {
-                return Err(Error::Invariant(
-                    "I3",
-                    format!(
-                        "during the bridge, {} would use {c} seats of {limit}",
-                        t.sku_label(SkuIdx(s as u32))
-                    ),
-                ));
-            }
-        }
-    }
+    let limit: Vec<Option<i64>> = t
+        .skus
+        .iter()
+        .map(|s| s.seats.map(|x| x.enabled.max(x.consumed)))
+        .collect();
+    super::replay::check_seats(t, &consumed, &limit, "the bridge's swaps")?;
     Ok(b.swaps.len())
 }

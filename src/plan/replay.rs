@@ -284,7 +284,12 @@ fn check_reliance(
 }
 
 /// I3: no SKU above its enabled seats — or above what it already used, for an over-assigned one.
-fn check_seats(t: &Tenant, consumed: &[i64], limit: &[Option<i64>], at: &str) -> Result<()> {
+pub(super) fn check_seats(
+    t: &Tenant,
+    consumed: &[i64],
+    limit: &[Option<i64>],
+    at: &str,
+) -> Result<()> {
     for (s, c) in consumed.iter().enumerate() {
         if let Some(l) = limit[s] {
             if *c > l {

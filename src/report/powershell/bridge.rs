@@ -140,6 +140,24 @@ fn plan_list(out: &mut Vec<u8>, cells: &ScriptCells, set: &PlanSet) {
     }
 }
 
+/// `@{ Sku = '…'; Disabled = @('…', …) }, …`: licenses as an assignLicense call lists them.
+fn sku_entries<'a>(
+    out: &mut Vec<u8>,
+    cells: &ScriptCells,
+    items: impl Iterator<Item = (crate::model::SkuIdx, &'a PlanSet)>,
+) {
+    for (j, (sku, disabled)) in items.enumerate() {
+        if j > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(b"@{ Sku = ");
+        out.extend_from_slice(&cells.sku[sku.ix()]);
+        out.extend_from_slice(b"; Disabled = @(");
+        plan_list(out, cells, disabled);
+        out.extend_from_slice(b") }");
+    }
+}
+
 fn guid(out: &mut Vec<u8>, id: Guid) {
     out.push(b'\'');
     out.extend_from_slice(&id.encode());
@@ -210,16 +228,7 @@ pub fn bridge_script(
             out.extend_from_slice(b") }");
         }
         out.extend_from_slice(b")\n       Pins = @(");
-        for (j, (_, sku, disabled)) in s.pins.iter().enumerate() {
-            if j > 0 {
-                out.extend_from_slice(b", ");
-            }
-            out.extend_from_slice(b"@{ Sku = ");
-            out.extend_from_slice(&cells.sku[sku.ix()]);
-            out.extend_from_slice(b"; Disabled = @(");
-            plan_list(out, cells, disabled);
-            out.extend_from_slice(b") }");
-        }
+        sku_entries(out, cells, s.pins.iter().map(|(_, k, d)| (*k, d)));
         out.extend_from_slice(b")\n       Leave = @(");
         for (j, g) in s
             .leave
@@ -233,16 +242,7 @@ pub fn bridge_script(
             guid(out, g);
         }
         out.extend_from_slice(b")\n       Add = @(");
-        for (j, (sku, disabled)) in s.add.iter().enumerate() {
-            if j > 0 {
-                out.extend_from_slice(b", ");
-            }
-            out.extend_from_slice(b"@{ Sku = ");
-            out.extend_from_slice(&cells.sku[sku.ix()]);
-            out.extend_from_slice(b"; Disabled = @(");
-            plan_list(out, cells, disabled);
-            out.extend_from_slice(b") }");
-        }
+        sku_entries(out, cells, s.add.iter().map(|(k, d)| (*k, d)));
         out.extend_from_slice(b")\n       Remove = @(");
         for (j, sku) in s.remove.iter().enumerate() {
             if j > 0 {
