@@ -81,11 +81,14 @@ pub struct Refused {
 pub struct Bridge {
     pub swaps: Vec<Swap>,
     pub refused: Vec<Refused>,
+    /// (user, position in `swaps`), by user: `verify` asks once per removal, millions of times.
+    by_user: Vec<(UserIdx, u32)>,
 }
 
 impl Bridge {
     pub fn swap_of(&self, u: UserIdx) -> Option<&Swap> {
-        self.swaps.iter().find(|s| s.user == u)
+        let i = self.by_user.binary_search_by_key(&u, |e| e.0).ok()?;
+        Some(&self.swaps[self.by_user[i].1 as usize])
     }
 }
 
@@ -152,6 +155,13 @@ pub fn plan(t: &Tenant, o: &Outcome, params: Params, order: &[UserIdx]) -> Bridg
             }),
         }
     }
+    bridge.by_user = bridge
+        .swaps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.user, i as u32))
+        .collect();
+    bridge.by_user.sort_unstable();
     bridge
 }
 
