@@ -102,8 +102,8 @@ struct SeatRow<'a> {
     short: bool,
 }
 
-/// Every file but report.md: none of them needs the replay's findings, so they are written
-/// while it runs (`plan::run`).
+/// Every file but the reports and plan.json: none of them needs the replay's findings, so they
+/// are written while it runs (`commands::plan`).
 pub fn render(
     t: &Tenant,
     o: &Outcome,
@@ -116,7 +116,7 @@ pub fn render(
     let spool = Spool::start(WRITERS);
     // Independent files, written side by side; each also renders its rows on every core, so
     // whichever finishes first leaves its core to the others.
-    let ((a, b), (c, d)) = rayon::join(
+    let ((a, b), c) = rayon::join(
         || {
             rayon::join(
                 || write_csvs(&spool, t, plan, blocked, dir),
@@ -131,11 +131,11 @@ pub fn render(
                 },
             )
         },
-        || (write_scripts(&spool, t, plan, dir), Ok(())),
+        || write_scripts(&spool, t, plan, dir),
     );
     // A failed write is the cause; what the renderers saw of it is only its echo.
     spool.close()?;
-    a.and(b).and(c).and(d)
+    a.and(b).and(c)
 }
 
 /// plan.json, written last: the manifest, with the SHA-256 and size of every other file of the
