@@ -291,8 +291,7 @@ impl Tee {
     pub fn finish(self, scanned: &Scanned) -> (String, bool) {
         let same = self.read == scanned.len
             && stamp(&self.file).ok() == Some((scanned.len, scanned.modified));
-        let digest = self.hasher.finalize();
-        (digest.iter().map(|b| format!("{b:02x}")).collect(), same)
+        (super::hex(&self.hasher.finalize()), same)
     }
 }
 

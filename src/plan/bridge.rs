@@ -133,11 +133,7 @@ pub fn replay(t: &Tenant, o: &Outcome, b: &Bridge) -> Result<usize> {
             consumed[k.ix()] += 1;
         }
     }
-    let limit: Vec<Option<i64>> = t
-        .skus
-        .iter()
-        .map(|s| s.seats.map(|x| x.enabled.max(x.consumed)))
-        .collect();
+    let limit = super::replay::seat_limits(t);
     super::replay::check_seats(t, &consumed, &limit, "the bridge's swaps")?;
     Ok(b.swaps.len())
 }

@@ -108,11 +108,7 @@ pub fn replay(t: &Tenant, o: &Outcome, plan: &Plan) -> Result<Checked> {
         .iter()
         .map(|s| s.seats.map_or(0, |x| x.consumed))
         .collect();
-    let limit: Vec<Option<i64>> = t
-        .skus
-        .iter()
-        .map(|s| s.seats.map(|x| x.enabled.max(x.consumed)))
-        .collect();
+    let limit = seat_limits(t);
     let mut seats_trace = vec![consumed.clone()];
 
     // Prepare: every group assignment predicted to succeed is added, whole.
@@ -281,6 +277,15 @@ fn check_reliance(
         }
     }
     Ok(())
+}
+
+/// Per SKU, the seats a boundary may use: its enabled seats, or what an over-assigned SKU already
+/// uses; `None` where the export gave no counts.
+pub(super) fn seat_limits(t: &Tenant) -> Vec<Option<i64>> {
+    t.skus
+        .iter()
+        .map(|s| s.seats.map(|x| x.enabled.max(x.consumed)))
+        .collect()
 }
 
 /// I3: no SKU above its enabled seats — or above what it already used, for an over-assigned one.

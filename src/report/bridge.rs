@@ -2,6 +2,7 @@
 //! replaced plan pair of each swapped user; the report.md section; and, on blocked.csv, the
 //! plan that keeps a conflict-blocked user from being bridged.
 
+use super::markdown::cell;
 use super::plan_files::BlockedRow;
 use super::SafeCsv;
 use crate::engine::bridge::{Bridge, Refusal, Swap};
@@ -93,6 +94,20 @@ pub fn write_csv<W: std::io::Write>(w: W, t: &Tenant, b: &Bridge) -> std::io::Re
     w.finish()
 }
 
+/// Every replaced plan pair (taken away, superseding) with the number of users, in name order:
+/// the table the change board signs, in report.md and report.html alike.
+pub fn replaced_pairs<'t>(t: &'t Tenant, b: &Bridge) -> BTreeMap<(&'t str, &'t str), usize> {
+    let mut pairs = BTreeMap::new();
+    for w in &b.swaps {
+        for (p, q) in &w.replaced {
+            *pairs
+                .entry((t.plan_label(*p), t.plan_label(*q)))
+                .or_default() += 1;
+        }
+    }
+    pairs
+}
+
 /// Why the bridge leaves the user blocked, for blocked.csv and the report.
 pub fn refusal_words(t: &Tenant, r: &Refusal) -> String {
     match r {
@@ -128,10 +143,6 @@ pub fn note_refusals(t: &Tenant, rows: &mut [BlockedRow], b: &Bridge) {
     }
 }
 
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
 /// The report.md section: what the bridge does, every replaced plan pair to sign, who is not
 /// bridged and why.
 pub fn markdown(t: &Tenant, b: &Bridge) -> String {
@@ -145,17 +156,12 @@ pub fn markdown(t: &Tenant, b: &Bridge) -> String {
     );
     if !b.swaps.is_empty() {
         let mut moves: BTreeMap<(String, String, &str), usize> = BTreeMap::new();
-        let mut pairs: BTreeMap<(&str, &str), usize> = BTreeMap::new();
         for w in &b.swaps {
             let removed = skus(t, w.remove.iter().copied()).1;
             let added = skus(t, w.add.iter().map(|a| a.0)).1;
             *moves.entry((removed, added, w.source_kind())).or_default() += 1;
-            for (p, q) in &w.replaced {
-                *pairs
-                    .entry((t.plan_label(*p), t.plan_label(*q)))
-                    .or_default() += 1;
-            }
         }
+        let pairs = replaced_pairs(t, b);
         let _ = writeln!(
             s,
             "| removed | added | conflicting license from | users |\n|---|---|---|---:|"

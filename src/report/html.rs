@@ -336,14 +336,7 @@ pub fn plan_report(
 
     if let Some(b) = &plan.bridge {
         let _ = writeln!(s, "<h2>Stage 1 — bridge</h2>\n<p>One assignLicense call per user adds the group's SKUs and removes the conflicting ones together (a license from a group is pinned as a direct copy first); <code>scripts/bridge.ps1</code>, reversed by <code>scripts/bridge-rollback.ps1</code>. <b><span data-figure=\"bridged\">{}</span> users bridged, {} not</b> (bridge.csv).</p>", b.swaps.len(), b.refused.len());
-        let mut pairs: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for w in &b.swaps {
-            for (p, q) in &w.replaced {
-                *pairs
-                    .entry((t.plan_label(*p), t.plan_label(*q)))
-                    .or_default() += 1;
-            }
-        }
+        let pairs = super::bridge::replaced_pairs(t, b);
         s += "<table><tr><th>plan taken away</th><th>replaced by</th><th class=\"n\">users</th></tr>\n";
         for ((p, q), n) in &pairs {
             let _ = writeln!(

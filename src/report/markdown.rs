@@ -8,7 +8,7 @@ use crate::plan::{replay::Checked, Plan};
 use std::fmt::Write;
 
 /// Markdown table cell: pipes and newlines would break the table.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 

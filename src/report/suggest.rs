@@ -1,6 +1,7 @@
 //! `licshift suggest` output: templates.csv and members.csv in SPEC §2 form, ready to replace
 //! the snapshot's (they hold its existing lines and memberships too), and suggest.md.
 
+use super::markdown::cell;
 use super::SafeCsv;
 use crate::engine::suggest::{Figures, Suggestion, Target};
 use crate::engine::Outcome;
@@ -77,10 +78,6 @@ pub fn members_csv(t: &Tenant) -> std::io::Result<Vec<u8>> {
         w.row([id, name, child, String::new(), "Group".into()])?;
     }
     w.finish()
-}
-
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 fn users(t: &Tenant, us: &[UserIdx]) -> String {

@@ -81,11 +81,7 @@ fn hash_chunks(
             wanted = false;
         }
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::ingest::hex(&hasher.finalize()))
 }
 
 /// The chunks `hash_chunks` hands on, read as one stream.
