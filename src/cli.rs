@@ -160,7 +160,9 @@ pub struct PlanArgs {
     /// Each later wave is this many times the one before.
     #[arg(long, default_value_t = 2.0)]
     pub growth: f64,
-    /// Largest wave. 500 removals keep a wave reviewable and its script under Graph's throttling limits.
+    /// Largest wave, in users (a user's removals are one call, so a wave of N users makes N
+    /// writes). 500 keeps a wave reviewable and its script under Graph's throttling limits;
+    /// a plan of more than 50 waves says which value would give about 20.
     #[arg(long, default_value_t = 500)]
     pub max_wave: usize,
     /// Users (UPN or object id, one per line) to put in the last wave(s), e.g. VIPs.
@@ -216,6 +218,10 @@ pub struct VerifyArgs {
     /// Accept a snapshot whose files changed since planning, listing what changed.
     #[arg(long)]
     pub allow_drift: bool,
+    /// Accept a plan folder without a seal (a licshift.plan/v1 plan.json, or none): its files
+    /// cannot be checked against what was signed. Without it such a folder is a violation.
+    #[arg(long)]
+    pub allow_unsealed: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Also write the result as a Markdown change record.

@@ -13,8 +13,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = commands::execute(cli, &mut out);
-    let _ = out.flush();
+    let mut result = commands::execute(cli, &mut out);
+    // A pipeline reads stdout: output that did not all arrive (a full disk, a closed pipe) is
+    // a failure, never exit 0.
+    if let Err(e) = out.flush() {
+        if result.is_ok() {
+            result = Err(Error::Io {
+                context: "writing to standard output".into(),
+                source: e,
+            });
+        }
+    }
     drop(out);
     let stderr = std::io::stderr();
     let mut err = stderr.lock();

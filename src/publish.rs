@@ -1,73 +1,218 @@
-//! The output folder appears whole or not at all: everything is written into a hidden sibling
-//! folder and renamed into place. Nothing is ever written inside the snapshot.
+//! What licshift writes, and where it may not. One rule for every command that writes
+//! (SPEC §5): an output is never one of the command's inputs, never inside one and never holds
+//! one, whatever `--force` says; `--force` replaces only a folder licshift wrote (or an empty
+//! one), never a file, link, FIFO, socket or device. Folders appear whole or not at all: they
+//! are written into a hidden sibling and renamed into place. Single files (`verify --report`,
+//! `--pending`, `export-script --out`) are written beside their target and renamed too.
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
-/// Refuses an --out that would overwrite work or write into the snapshot, before any work.
-pub fn check_target(out: &Path, snapshot: &Path, force: bool) -> Result<()> {
-    let abs = |p: &Path| -> PathBuf {
-        let p = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            std::env::current_dir().unwrap_or_default().join(p)
-        };
-        // Canonicalise the deepest part that exists, so `..` and links cannot hide the snapshot.
-        let mut existing = p.clone();
-        let mut rest = Vec::new();
-        while !existing.exists() {
-            match (
-                existing.file_name().map(|n| n.to_os_string()),
-                existing.parent(),
-            ) {
-                (Some(n), Some(parent)) => {
-                    rest.push(n);
-                    existing = parent.to_path_buf();
-                }
-                _ => break,
-            }
-        }
-        let mut c = existing.canonicalize().unwrap_or(existing);
-        for n in rest.into_iter().rev() {
-            c.push(n);
-        }
-        c
-    };
-    let snap = abs(snapshot);
-    let snap_dir = if snap.is_file() {
-        snap.parent().map(Path::to_path_buf).unwrap_or_default()
-    } else {
-        snap
-    };
-    let target = abs(out);
-    if target.starts_with(&snap_dir) || snap_dir.starts_with(&target) {
-        return Err(Error::Usage(
-            format!(
-                "--out {} is inside the snapshot folder (or holds it)",
-                out.display()
-            ),
-            Some("licshift never writes into a snapshot: choose a folder outside it".into()),
-        ));
-    }
-    check_out_dir(out, force)
+/// Files that mark a folder as one licshift wrote: a plan, a suggestion, retry scripts, a
+/// generated snapshot.
+pub const MARKERS: &[&str] = &[
+    "plan.json",
+    "suggest.md",
+    "scripts.json",
+    "licshift-generate.json",
+];
+
+/// Everything a command reads, as absolute paths with links resolved: no output may touch
+/// one of them.
+#[derive(Debug, Default, Clone)]
+pub struct Inputs {
+    paths: Vec<(PathBuf, &'static str)>,
 }
 
-/// Refuses an --out that is a file, or a non-empty folder without --force.
-pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
-    if out.is_file() {
+impl Inputs {
+    pub fn new() -> Inputs {
+        Inputs::default()
+    }
+
+    /// `what` names the input in the refusal ("the snapshot", "the plan folder").
+    pub fn add(&mut self, path: &Path, what: &'static str) -> &mut Inputs {
+        self.paths.push((absolute(path), what));
+        self
+    }
+
+    /// The snapshot and every per-file override (`--users PATH[#Sheet]`, `--rules`, …).
+    pub fn add_snapshot(&mut self, spec: &crate::ingest::SnapshotSpec) -> &mut Inputs {
+        self.add(&spec.root, "the snapshot");
+        for (_, given) in &spec.overrides {
+            let path = given.split_once('#').map_or(given.as_str(), |(p, _)| p);
+            self.add(Path::new(path), "an input file");
+        }
+        self
+    }
+
+    /// The input `out` would replace, write into or hold, if any.
+    fn touched_by(&self, out: &Path) -> Option<&(PathBuf, &'static str)> {
+        let target = absolute(out);
+        self.paths
+            .iter()
+            .find(|(p, _)| target.starts_with(p) || p.starts_with(&target))
+    }
+}
+
+/// An absolute path with `..` and links resolved as far as the path exists, so neither can
+/// hide an input.
+fn absolute(p: &Path) -> PathBuf {
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut existing = p.clone();
+    let mut rest = Vec::new();
+    while std::fs::symlink_metadata(&existing).is_err() {
+        match (
+            existing.file_name().map(|n| n.to_os_string()),
+            existing.parent(),
+        ) {
+            (Some(n), Some(parent)) => {
+                rest.push(n);
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut c = existing.canonicalize().unwrap_or(existing);
+    for n in rest.into_iter().rev() {
+        c.push(n);
+    }
+    c
+}
+
+fn refuse_input(flag: &str, out: &Path, inputs: &Inputs) -> Result<()> {
+    match inputs.touched_by(out) {
+        Some((p, what)) => Err(Error::Usage(
+            format!(
+                "{flag} {} would write into or replace {what} ({})",
+                out.display(),
+                p.display()
+            ),
+            Some(
+                "licshift never writes into, or replaces, one of its inputs: choose a path outside them"
+                    .into(),
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What stands at a path, in words, when it is not a folder or a regular file.
+fn odd_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        return Some("a symbolic link");
+    }
+    if ft.is_dir() || ft.is_file() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return Some("a FIFO");
+        }
+        if ft.is_socket() {
+            return Some("a socket");
+        }
+        if ft.is_block_device() || ft.is_char_device() {
+            return Some("a device");
+        }
+    }
+    Some("not a regular file or folder")
+}
+
+/// Refuses an --out folder that is or touches an input, is anything but a folder, or is a
+/// non-empty folder that licshift did not write (or that --force was not given for). Called
+/// before any work, and again just before the rename.
+pub fn check_target(out: &Path, inputs: &Inputs, force: bool) -> Result<()> {
+    refuse_input("--out", out, inputs)?;
+    let meta = match std::fs::symlink_metadata(out) {
+        Ok(m) => m,
+        Err(_) => return Ok(()),
+    };
+    if let Some(kind) = odd_kind(&meta) {
         return Err(Error::Usage(
-            format!("--out {} is a file", out.display()),
-            None,
+            format!("--out {} is {kind}", out.display()),
+            Some("licshift writes a folder there and replaces only a folder it wrote: choose another path".into()),
         ));
     }
-    let non_empty = std::fs::read_dir(out)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    if non_empty && !force {
+    if meta.is_file() {
+        return Err(Error::Usage(
+            format!("--out {} is a file", out.display()),
+            Some("--out names a folder; licshift never replaces a file".into()),
+        ));
+    }
+    let entries: Vec<String> = std::fs::read_dir(out)
+        .map_err(Error::io(format!("reading {}", out.display())))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if !force {
         return Err(Error::Usage(
             format!("--out {} exists and is not empty", out.display()),
-            Some("pass --force to replace it, or choose another folder".into()),
+            Some("pass --force to replace it (only a folder licshift wrote), or choose another folder".into()),
         ));
+    }
+    if !entries.iter().any(|e| MARKERS.contains(&e.as_str())) {
+        return Err(Error::Usage(
+            format!(
+                "--out {} is not a folder licshift wrote (it holds none of {}), so --force will not replace it",
+                out.display(),
+                MARKERS.join(", ")
+            ),
+            Some("choose an empty or new folder".into()),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a single output file that is or touches an input, or that stands where something
+/// other than a regular file is (a folder, link, FIFO, socket or device).
+pub fn check_file_target(flag: &str, out: &Path, inputs: &Inputs) -> Result<()> {
+    refuse_input(flag, out, inputs)?;
+    if let Ok(meta) = std::fs::symlink_metadata(out) {
+        if let Some(kind) = odd_kind(&meta).or(meta.is_dir().then_some("a folder")) {
+            return Err(Error::Usage(
+                format!("{flag} {} is {kind}", out.display()),
+                Some("licshift replaces only a regular file there: choose another path".into()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes one file whole or not at all: beside it, synced, then renamed over it.
+pub fn write_file(out: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let context = || format!("writing {}", out.display());
+    let name = out
+        .file_name()
+        .ok_or_else(|| Error::usage(format!("{} names no file", out.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let tmp = parent.join(format!(".{name}.licshift-tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, out)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::Io {
+            context: context(),
+            source: e,
+        });
     }
     Ok(())
 }
@@ -139,17 +284,12 @@ pub fn atomic_dir_or_nothing<T>(
             return Err(e);
         }
     };
-    if out.exists() {
-        let non_empty = std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
-        if non_empty && !force {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(Error::Usage(
-                format!("--out {} exists and is not empty", out.display()),
-                Some("pass --force to replace it".into()),
-            ));
-        }
+    // What stands at --out now may differ from what stood there before the work began.
+    if let Err(e) = check_target(out, &Inputs::new(), force) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if std::fs::symlink_metadata(out).is_ok() {
         let old = parent.join(format!(".{name}.licshift-old-{pid}"));
         std::fs::rename(out, &old)
             .map_err(Error::io(format!("moving the old {} aside", out.display())))?;

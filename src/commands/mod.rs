@@ -68,15 +68,19 @@ impl Phases {
     }
 
     pub fn mark(&mut self, phase: &str) {
+        let now = std::time::Instant::now();
         if let Some(pb) = &self.progress {
             pb.println(format!(
-                "licshift: {phase} done ({:.1}s)",
-                self.start.elapsed().as_secs_f64()
+                "licshift: {phase} done in {:.1}s (total {:.1}s)",
+                (now - self.last).as_secs_f64(),
+                (now - self.start).as_secs_f64()
             ));
             pb.set_message("working");
         }
+        if !self.enabled {
+            self.last = now;
+        }
         if self.enabled {
-            let now = std::time::Instant::now();
             let cpu = cpu_seconds();
             let line = format!(
                 "timing {phase:<12} {:>8.3}s (total {:.3}s)  rss {} MB, peak {} MB, cpu user {:.2}s sys {:.2}s\n",
@@ -175,9 +179,14 @@ pub fn simulate(sim: &Simulation, exact: bool) -> Result<(Snapshot, Outcome)> {
     Ok((snap, outcome))
 }
 
-fn write_out(out: &mut dyn Write, s: &str) -> Result<()> {
-    out.write_all(s.as_bytes())
-        .map_err(Error::io("writing output"))
+/// Text for a person: through the terminal sanitiser, whatever names it holds.
+pub(crate) fn write_out(out: &mut dyn Write, s: &str) -> Result<()> {
+    write_data(out, report::terminal(s).as_bytes())
+}
+
+/// CSV and JSON for a pipeline, as they are (JSON escapes control characters itself).
+pub(crate) fn write_data(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {
+    out.write_all(bytes).map_err(Error::io("writing output"))
 }
 
 pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
@@ -192,7 +201,7 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
             let csv = |problems: &Problems, out: &mut dyn Write| {
                 let text = report::inspect::problems_csv(problems)
                     .map_err(Error::io("writing the problems"))?;
-                write_out(out, &text)
+                write_data(out, text.as_bytes())
             };
             let snap = match load(&sim) {
                 Err(Error::Input(problems)) if format == Format::Csv => {
@@ -204,7 +213,13 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
             let summary = report::inspect::summarise(&snap.tenant, &snap.warnings);
             let text = match format {
                 Format::Json => {
-                    serde_json::to_string_pretty(&summary).expect("summary serialises") + "\n"
+                    let json =
+                        serde_json::to_string_pretty(&summary).expect("summary serialises") + "\n";
+                    write_data(out, json.as_bytes())?;
+                    return Ok(Ran {
+                        code: crate::exit::OK,
+                        warnings: Problems::default(),
+                    });
                 }
                 // One row per problem: what a pipeline wants of inspect.
                 Format::Csv => {
@@ -242,8 +257,15 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
                 None => None,
             };
             let all = rows == crate::cli::DiffRows::All;
-            report::diff::write(out, &snap.tenant, &outcome, only, all, format)
-                .map_err(Error::io("writing the diff"))?;
+            if format == Format::Table {
+                let mut text = Vec::new();
+                report::diff::write(&mut text, &snap.tenant, &outcome, only, all, format)
+                    .map_err(Error::io("writing the diff"))?;
+                write_out(out, &String::from_utf8_lossy(&text))?;
+            } else {
+                report::diff::write(out, &snap.tenant, &outcome, only, all, format)
+                    .map_err(Error::io("writing the diff"))?;
+            }
             Ok(Ran {
                 code: crate::exit::OK,
                 warnings: snap.warnings,
@@ -281,7 +303,11 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
                 }
                 None => (None, Problems::default()),
             };
-            write_out(out, &report::rules::render(tenant.as_ref(), format))?;
+            let text = report::rules::render(tenant.as_ref(), format);
+            match format {
+                Format::Table => write_out(out, &text)?,
+                _ => write_data(out, text.as_bytes())?,
+            }
             Ok(Ran {
                 code: crate::exit::OK,
                 warnings,
@@ -295,8 +321,14 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
                 .collect();
             let script = report::export_script::render(&groups);
             match file {
-                Some(path) => std::fs::write(&path, &script)
-                    .map_err(Error::io("writing the export script"))?,
+                Some(path) => {
+                    crate::publish::check_file_target(
+                        "--out",
+                        &path,
+                        &crate::publish::Inputs::new(),
+                    )?;
+                    crate::publish::write_file(&path, &script)?
+                }
                 None => out
                     .write_all(&script)
                     .map_err(Error::io("writing output"))?,

@@ -25,7 +25,12 @@ pub fn run_with(
     tamper: impl FnOnce(&Tenant, &Outcome, &mut Plan),
 ) -> Result<Ran> {
     let sim = Simulation::from_args(&args.snapshot, &args.sim, args.wave_by.clone())?;
-    publish::check_target(&args.out, &args.snapshot, args.force)?;
+    let mut inputs = publish::Inputs::new();
+    inputs.add_snapshot(&sim.snapshot);
+    if let Some(x) = &args.exclude {
+        inputs.add(x, "the --exclude file");
+    }
+    publish::check_target(&args.out, &inputs, args.force)?;
     if !(args.growth.is_finite() && (1.0..=100.0).contains(&args.growth)) {
         return Err(Error::Usage(
             format!("--growth {} is out of range", args.growth),
@@ -73,6 +78,7 @@ pub fn run_with(
         diff_all: args.rows == crate::cli::DiffRows::All,
         seat_formula: sim.seat_formula,
         tenant_location: t.tenant_location.map(|c| c.to_string()),
+        rules_file: args.sim.rules.clone(),
         bridge: args.bridge,
     };
     let mut plan = build(t, outcome, &options);
@@ -83,7 +89,7 @@ pub fn run_with(
     // The replay runs while the files that do not depend on it are written into the hidden
     // folder: its checks are mostly one sequential pass, which leaves a core to the writers.
     // A broken invariant still publishes nothing (exit 3): the hidden folder is removed.
-    publish::atomic_dir_or_nothing(&args.out, args.force, |dir| {
+    let xlsx_written = publish::atomic_dir_or_nothing(&args.out, args.force, |dir| {
         let context = || format!("writing {}", args.out.display());
         let mut blocked = crate::report::plan_files::blocked_rows(t, outcome, &plan.by_upn);
         if let Some(b) = &plan.bridge {
@@ -105,12 +111,13 @@ pub fn run_with(
         crate::report::plan_files::render_report(t, outcome, &plan, &checked, &blocked, dir, xlsx)
             .map_err(Error::io(context()))?;
         crate::report::plan_files::seal(t, outcome, &plan, &blocked, dir)
-            .map_err(Error::io(context()))
+            .map_err(Error::io(context()))?;
+        Ok(xlsx)
     })?;
     phases.mark("replay+write");
-    let summary = crate::report::plan_files::terminal_summary(t, outcome, &plan, &args.out);
-    out.write_all(summary.as_bytes())
-        .map_err(Error::io("writing output"))?;
+    let summary =
+        crate::report::plan_files::terminal_summary(t, outcome, &plan, &args.out, xlsx_written);
+    super::write_out(out, &summary)?;
     let blocked = plan.blocked_count(outcome);
     let code = if args.fail_on_blocked && blocked > 0 {
         crate::exit::VIOLATIONS

@@ -24,12 +24,19 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
     };
     let rows = plan_files::read(&args.waves).map_err(Error::Input)?;
     let mut sim = Simulation::from_args(&args.snapshot, &args.sim, None)?;
+    let mut inputs = crate::publish::Inputs::new();
+    inputs
+        .add(&args.plan, "the plan folder")
+        .add(&args.waves, "the --waves file")
+        .add_snapshot(&sim.snapshot);
+    crate::publish::check_target(&args.out, &inputs, args.force)?;
     if sim.tenant_location.is_none() {
         sim.tenant_location = manifest.tenant_location.as_deref().and_then(Country::parse);
     }
     if manifest.strict_seats {
         sim.seat_formula = crate::cli::SeatFormula::Strict;
     }
+    super::verify::plan_rules(&mut sim, &manifest);
     let base = super::load(&sim)?;
     let changed = changed_inputs(&manifest.inputs, &base.tenant.inputs);
     if !changed.is_empty() {
@@ -60,6 +67,8 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
     if !violations.is_empty() {
         let result = crate::verify::Verification {
             mode: format!("scripts for {}", args.waves.display()),
+            seal: "sealed",
+            notes: Vec::new(),
             removals_checked: rows.removals.len(),
             users_checked: 0,
             changed_inputs: Vec::new(),
@@ -68,8 +77,7 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
             next_wave: None,
             pending: Vec::new(),
         };
-        out.write_all(crate::report::verify::table(&result).as_bytes())
-            .map_err(Error::io("writing output"))?;
+        super::write_out(out, &crate::report::verify::table(&result))?;
         out.write_all(b"No scripts were written: fix the waves file, or re-plan.\n")
             .map_err(Error::io("writing output"))?;
         return Ok(Ran {
@@ -94,19 +102,35 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
         ),
     );
     let cells = powershell::ScriptCells::new(t);
-    crate::publish::check_out_dir(&args.out, args.force)?;
+    let retry = next_retry(&args.plan.join("run"));
     let written = crate::publish::atomic_dir(&args.out, args.force, |dir| {
         std::fs::create_dir_all(dir.join("scripts"))?;
         let mut names = Vec::new();
         for w in &checked.waves {
+            let stage = powershell::stage_name(w.number, Some(retry));
             let mut buf = Vec::new();
-            powershell::wave_script(&mut buf, t, &cells, &ctx, w);
-            std::fs::write(dir.join(powershell::script_name(w.number, false)), &buf)?;
+            powershell::wave_script(&mut buf, t, &cells, &ctx, w, Some(retry));
+            std::fs::write(dir.join(powershell::stage_script(&stage, false)), &buf)?;
             buf.clear();
-            powershell::rollback_script(&mut buf, &ctx, w);
-            std::fs::write(dir.join(powershell::script_name(w.number, true)), &buf)?;
-            names.push((w.number, w.users.len(), w.removals.len()));
+            powershell::rollback_script(&mut buf, &ctx, w, Some(retry));
+            std::fs::write(dir.join(powershell::stage_script(&stage, true)), &buf)?;
+            names.push((stage, w.users.len(), w.removals.len()));
         }
+        // Sealed like a plan: `scripts.json` names every script with its digest.
+        let seal = crate::ingest::folder::seal(dir)?;
+        let manifest = serde_json::json!({
+            "schema": "licshift.scripts/v1",
+            "licshift": env!("CARGO_PKG_VERSION"),
+            "planId": ctx.plan_id,
+            "retry": retry,
+            "waves": {
+                "path": args.waves.display().to_string(),
+                "sha256": crate::ingest::sha256(&waves_bytes),
+            },
+            "files": seal,
+        });
+        let text = serde_json::to_string_pretty(&manifest).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("scripts.json"), text + "\n")?;
         Ok(names)
     })?;
     let mut text = format!(
@@ -114,17 +138,33 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
         resolved.len(),
         args.out.display()
     );
-    for (n, users, removals) in written {
+    for (stage, users, removals) in written {
         text += &format!(
             "  {} ({removals} removals, {users} users) and its rollback\n",
-            powershell::script_name(n, false)
+            powershell::stage_script(&stage, false)
         );
     }
     text += "Run them with -RunDir <the plan folder>/run, so they find the ids prepare recorded and log beside the earlier runs.\n";
-    out.write_all(text.as_bytes())
-        .map_err(Error::io("writing output"))?;
+    super::write_out(out, &text)?;
     Ok(Ran {
         code: crate::exit::OK,
         warnings: base.warnings,
     })
+}
+
+/// The number of this retry: one more than any retry whose log is in the plan's run folder, so
+/// a retry never logs into an earlier run's file (the earlier run's rollback reads it).
+fn next_retry(run: &std::path::Path) -> u32 {
+    let done = std::fs::read_dir(run)
+        .map(|rd| {
+            rd.filter_map(|e| {
+                let name = e.ok()?.file_name().to_string_lossy().into_owned();
+                let rest = name.strip_prefix("wave-")?.split_once("-retry-")?.1;
+                rest.split('.').next()?.parse::<u32>().ok()
+            })
+            .max()
+            .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    done + 1
 }

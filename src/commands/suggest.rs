@@ -15,7 +15,11 @@ use std::io::Write;
 pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
     let mut sim = Simulation::from_args(&args.snapshot, &args.sim, args.by.clone())?;
     sim.snapshot.templates_optional = true;
-    crate::publish::check_target(&args.out, &args.snapshot, args.force)?;
+    crate::publish::check_target(
+        &args.out,
+        crate::publish::Inputs::new().add_snapshot(&sim.snapshot),
+        args.force,
+    )?;
     if args.min_users == 0 {
         return Err(Error::usage("--min-users must be at least 1"));
     }
@@ -81,8 +85,7 @@ pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
         suggestions.iter().filter(|s| matches!(s.target, suggest::Target::New(_))).count(),
         args.out.display()
     );
-    out.write_all(text.as_bytes())
-        .map_err(Error::io("writing output"))?;
+    super::write_out(out, &text)?;
     Ok(Ran {
         code: crate::exit::OK,
         warnings,

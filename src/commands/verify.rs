@@ -16,10 +16,45 @@ use crate::verify::{
 use std::io::Write;
 
 pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
+    if args.fresh.is_some() && args.after.is_none() && args.stage.is_none() {
+        return Err(Error::Usage(
+            "a fresh export was given without saying what ran before it".into(),
+            Some("name the mode: --stage prepare|bridge FRESH after a stage, or --after WAVE FRESH after waves 1..=WAVE".into()),
+        ));
+    }
+    let mut sim = Simulation::from_args(&args.snapshot, &args.sim, None)?;
+    // Nothing verify writes may land on what it reads.
+    let mut inputs = crate::publish::Inputs::new();
+    inputs
+        .add(&args.plan, "the plan")
+        .add_snapshot(&sim.snapshot);
+    if let Some(fresh) = &args.fresh {
+        inputs.add(fresh, "the fresh export");
+    }
+    if let Some(dir) = args.plan.parent().filter(|d| d.join("plan.json").is_file()) {
+        inputs.add(dir, "the plan folder");
+    }
+    for (flag, path) in [("--pending", &args.pending), ("--report", &args.report)] {
+        if let Some(path) = path {
+            crate::publish::check_file_target(flag, path, &inputs)?;
+        }
+    }
     let mut phases = Phases::new();
     let read = plan_files::read(&args.plan).map_err(Error::Input)?;
     phases.mark("read plan");
-    let mut sim = Simulation::from_args(&args.snapshot, &args.sim, None)?;
+    if let Some(wave) = args.after {
+        let waves = read.removals.iter().map(|r| r.wave).max().unwrap_or(0);
+        if wave == 0 || wave > waves {
+            return Err(Error::Usage(
+                format!("--after {wave}: the plan has {waves} wave(s)"),
+                Some(if waves == 0 {
+                    "this plan removes nothing: there is no wave to verify".into()
+                } else {
+                    format!("give the last wave that ran, from 1 to {waves}")
+                }),
+            ));
+        }
+    }
     let manifest = read.manifest.clone().unwrap_or_default();
     if sim.tenant_location.is_none() {
         sim.tenant_location = manifest.tenant_location.as_deref().and_then(Country::parse);
@@ -27,6 +62,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
     if manifest.strict_seats {
         sim.seat_formula = crate::cli::SeatFormula::Strict;
     }
+    let notes = plan_rules(&mut sim, &manifest).into_iter().collect();
     let base = super::load(&sim)?;
     phases.mark("ingest");
     phases.doing("simulating every user");
@@ -66,12 +102,33 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
         sealed.append(&mut violations);
         violations = sealed;
     }
+    let seal = match (&read.folder, &manifest.files) {
+        (Some(_), Some(_)) => "sealed",
+        (Some(_), None) => "unsealed",
+        (None, _) => "waves file",
+    };
+    if seal == "unsealed" && !args.allow_unsealed {
+        violations.insert(
+            0,
+            crate::verify::Violation {
+                kind: "UNSEALED",
+                wave: None,
+                user_id: String::new(),
+                user: String::new(),
+                sku: String::new(),
+                plans: Vec::new(),
+                detail: "the plan folder has no seal (plan.json is licshift.plan/v1, or missing): nothing shows its scripts and files are the ones signed; re-plan, or pass --allow-unsealed".into(),
+            },
+        );
+    }
     let removals_checked = read.removals.len();
     drop(read);
 
     let mut pending = Vec::new();
+    // The fresh export's files, for the change record: which export a go was given on.
+    let mut fresh_inputs: Option<(std::path::PathBuf, Vec<crate::model::InputFile>)> = None;
     let (mode, next_wave, drift) = match (&args.stage, args.after, &args.fresh) {
-        (None, None, _) => {
+        (None, None, None) => {
             violations.extend(check_plan(tenant, outcome, &resolved));
             if let Some(b) = bridge {
                 if let Err(Error::Invariant(id, msg)) =
@@ -83,7 +140,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
             ("plan".to_string(), None, Vec::new())
         }
         (Some(stage), None, Some(fresh)) => {
-            let fresh = load_fresh(&sim, fresh)?;
+            let fresh = load_fresh(&sim, fresh, &mut fresh_inputs)?;
             match (stage.as_str(), bridge) {
                 // Before the bridge runs, prepare's groups are checked as prepare alone leaves
                 // them: the users still to bridge keep their conflict.
@@ -121,7 +178,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
             (format!("stage {stage}"), None, Vec::new())
         }
         (None, Some(wave), Some(fresh)) => {
-            let fresh = load_fresh(&sim, fresh)?;
+            let fresh = load_fresh(&sim, fresh, &mut fresh_inputs)?;
             let fresh_outcome = engine::simulate(
                 &fresh.tenant,
                 engine::Params {
@@ -149,8 +206,21 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
     };
     phases.mark("check");
     let users: std::collections::BTreeSet<UserIdx> = resolved.iter().map(|r| r.user).collect();
+    // A next wave is a go only when this check found nothing at all.
+    let next_wave = next_wave.map(|mut n| {
+        if !violations.is_empty() {
+            n.safe = false;
+            n.why = Some(format!(
+                "{} violation(s) above: resolve them first",
+                violations.len()
+            ));
+        }
+        n
+    });
     let result = Verification {
         mode,
+        notes,
+        seal,
         removals_checked,
         users_checked: users.len(),
         changed_inputs: changed,
@@ -162,7 +232,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
     if let Some(path) = &args.pending {
         let bytes = crate::report::verify::pending_waves(&result.pending)
             .map_err(Error::io("rendering the pending list"))?;
-        std::fs::write(path, bytes).map_err(Error::io(format!("writing {}", path.display())))?;
+        crate::publish::write_file(path, &bytes)?;
     }
     let text = match args.format {
         Format::Json => {
@@ -171,14 +241,25 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
         Format::Csv => crate::report::verify::csv(&result).map_err(Error::io("rendering CSV"))?,
         Format::Table => crate::report::verify::table(&result),
     };
-    out.write_all(text.as_bytes())
-        .map_err(Error::io("writing output"))?;
+    match args.format {
+        Format::Table => super::write_out(out, &text)?,
+        _ => super::write_data(out, text.as_bytes())?,
+    }
     if let Some(path) = &args.report {
-        std::fs::write(
+        let record = crate::report::verify::Record {
+            plan: &args.plan,
+            plan_sha256: read_plan_digest(&args.plan),
+            snapshot: &args.snapshot,
+            snapshot_inputs: &base.tenant.inputs,
+            fresh: fresh_inputs
+                .as_ref()
+                .map(|(p, i)| (p.as_path(), i.as_slice())),
+            checked_at: crate::report::verify::utc_now(),
+        };
+        crate::publish::write_file(
             path,
-            crate::report::verify::markdown(&result, &args.plan, &args.snapshot),
-        )
-        .map_err(Error::io(format!("writing {}", path.display())))?;
+            crate::report::verify::markdown(&result, &record).as_bytes(),
+        )?;
     }
     let code = if result.violations.is_empty() {
         crate::exit::OK
@@ -191,7 +272,48 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
     })
 }
 
-fn load_fresh(sim: &Simulation, fresh: &std::path::Path) -> Result<Snapshot> {
+/// A plan made with `--rules FILE` is checked with that file unless `--rules` says otherwise:
+/// the simulation must be the one the plan was made with. Says so, for the output.
+pub(super) fn plan_rules(
+    sim: &mut Simulation,
+    manifest: &crate::ingest::plan_files::PlanManifest,
+) -> Option<String> {
+    use crate::ingest::FileKind;
+    let file = manifest.rules_file.as_ref()?;
+    if sim
+        .snapshot
+        .overrides
+        .iter()
+        .any(|(k, _)| *k == FileKind::Rules)
+    {
+        return Some(format!(
+            "rules: --rules given; the plan was made with {file}"
+        ));
+    }
+    sim.snapshot.overrides.push((FileKind::Rules, file.clone()));
+    Some(format!(
+        "rules: the plan's own rules file {file} (recorded in plan.json; --rules overrides it)"
+    ))
+}
+
+/// SHA-256 of the plan folder's plan.json (the plan's identity: it seals every other file),
+/// or of the waves.csv named instead.
+fn read_plan_digest(plan: &std::path::Path) -> Option<String> {
+    let file = if plan.is_dir() {
+        plan.join("plan.json")
+    } else {
+        plan.to_path_buf()
+    };
+    crate::ingest::folder::file_digest(&file)
+        .ok()
+        .map(|(sha, _)| sha)
+}
+
+fn load_fresh(
+    sim: &Simulation,
+    fresh: &std::path::Path,
+    seen: &mut Option<(std::path::PathBuf, Vec<crate::model::InputFile>)>,
+) -> Result<Snapshot> {
     let mut s = sim.clone();
     s.snapshot.root = fresh.to_path_buf();
     s.snapshot.overrides.retain(|(k, _)| {
@@ -200,5 +322,7 @@ fn load_fresh(sim: &Simulation, fresh: &std::path::Path) -> Result<Snapshot> {
             crate::ingest::FileKind::Rules | crate::ingest::FileKind::Catalog
         )
     });
-    super::load(&s)
+    let snap = super::load(&s)?;
+    *seen = Some((fresh.to_path_buf(), snap.tenant.inputs.clone()));
+    Ok(snap)
 }

@@ -114,9 +114,22 @@ pub fn mine(t: &Tenant, cohorts: &[(String, Vec<UserIdx>)], o: &SuggestOptions) 
 /// `PREFIX Cohort SKU`; marked when an existing group has that name already, so the files
 /// never name two groups alike.
 fn new_name(t: &Tenant, prefix: &str, cohort: &str, sku: SkuIdx) -> String {
-    let name = format!("{prefix} {cohort} {}", t.sku_label(sku))
-        .trim()
-        .to_string();
+    // Entra takes a group displayName of at most 256 characters: a long cohort value is cut,
+    // with a digest of the whole value so two long cohorts never share a name.
+    const ENTRA_MAX: usize = 256 - " (new)".len();
+    let sku_label = t.sku_label(sku);
+    let room = ENTRA_MAX.saturating_sub(prefix.chars().count() + sku_label.chars().count() + 2);
+    let cohort = if cohort.chars().count() > room {
+        let digest = &crate::ingest::sha256(cohort.as_bytes())[..8];
+        let keep = room.saturating_sub(digest.len() + 2);
+        format!(
+            "{}… {digest}",
+            cohort.chars().take(keep).collect::<String>()
+        )
+    } else {
+        cohort.to_string()
+    };
+    let name = format!("{prefix} {cohort} {sku_label}").trim().to_string();
     if t.groups.iter().any(|g| g.name.eq_ignore_ascii_case(&name)) {
         format!("{name} (new)")
     } else {

@@ -23,12 +23,21 @@ pub fn run(
     if users == 0 {
         return Err(Error::usage("--users must be at least 1"));
     }
-    crate::publish::check_out_dir(dir, force)?;
+    crate::publish::check_target(dir, &crate::publish::Inputs::new(), force)?;
     let stats = crate::publish::atomic_dir(dir, force, |tmp| {
         let stats = tenant::write(tmp, users, seed)?;
         if json {
             to_json(tmp, seed)?;
         }
+        // The mark of a folder licshift wrote: `--force` replaces only such a folder.
+        std::fs::write(
+            tmp.join("licshift-generate.json"),
+            format!(
+                "{{\"generator\": \"licshift {}\", \"users\": {users}, \"seed\": {seed}, \"format\": \"{}\"}}\n",
+                env!("CARGO_PKG_VERSION"),
+                if json { "json" } else { "csv" }
+            ),
+        )?;
         Ok(stats)
     })?;
     let text = format!(

@@ -9,12 +9,31 @@ pub fn clean(s: &str) -> &str {
     // Nearly every cell starts and ends with a printable ASCII byte: nothing to trim, and this
     // runs for every cell of millions of rows.
     let b = s.as_bytes();
-    if b.first().is_some_and(|&c| c > b' ' && c < 0x80)
+    if b.first()
+        .is_some_and(|&c| c > b' ' && c < 0x80 && c != b'\'')
         && b.last().is_some_and(|&c| c > b' ' && c < 0x80)
     {
         return s;
     }
-    s.trim_matches(|c: char| matches!(c, ' ' | '\t' | '\u{a0}' | '\u{feff}' | '\r' | '\n'))
+    unformula(
+        s.trim_matches(|c: char| matches!(c, ' ' | '\t' | '\u{a0}' | '\u{feff}' | '\r' | '\n')),
+    )
+}
+
+/// The `'` a CSV writer (licshift's own, Excel's) puts before a value that would run as a
+/// formula (`'=x`, `'+ZQX9`), taken off: the value is the name without it.
+fn unformula(s: &str) -> &str {
+    match s.strip_prefix('\'') {
+        Some(rest)
+            if matches!(
+                rest.trim_start_matches('\'').as_bytes().first(),
+                Some(b'=' | b'+' | b'-' | b'@')
+            ) =>
+        {
+            rest
+        }
+        _ => s,
+    }
 }
 
 /// The key under which a name is compared: trimmed, NBSP as space, lower case.

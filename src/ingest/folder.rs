@@ -38,6 +38,40 @@ pub fn folder_files(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(out)
 }
 
+/// A path a seal may name: relative, `/`-separated, inside the folder — no `..`, no root, no
+/// drive, no backslash, nothing empty.
+pub fn is_sealable_path(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && !p.contains('\\')
+        && !p.contains(':')
+        && !p.contains('\0')
+        && p.split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// Checks that `path` is a regular file (not a link, FIFO, socket or device) of at most `cap`
+/// bytes, before anything opens it: a FIFO or /dev/zero would hang a reader.
+pub fn regular_file(path: &Path, cap: u64) -> Result<std::fs::Metadata, String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "is missing".to_string(),
+        _ => format!("is unreadable: {e}"),
+    })?;
+    if meta.file_type().is_symlink() {
+        return Err("is a symbolic link, not a file (never followed)".into());
+    }
+    if !meta.is_file() {
+        return Err("is not a regular file (a folder, FIFO, socket or device: never read)".into());
+    }
+    if meta.len() > cap {
+        return Err(format!(
+            "is {} bytes, more than the {cap} licshift reads",
+            meta.len()
+        ));
+    }
+    Ok(meta)
+}
+
 /// SHA-256 (hex) and size of one file, read in 1 MiB pieces.
 pub fn file_digest(path: &Path) -> std::io::Result<(String, u64)> {
     let mut f = std::fs::File::open(path)?;

@@ -26,6 +26,8 @@ pub struct PlanManifest {
     pub exact: bool,
     /// Planned with `--bridge`: the waves follow a bridge stage.
     pub bridge: bool,
+    /// Planned with `--rules FILE`: that file, as given.
+    pub rules_file: Option<String>,
     /// The folder's seal (v2): every file but plan.json and run/, with its digest. `None` for
     /// a v1 plan, which had none.
     pub files: Option<Vec<super::folder::SealedFile>>,
@@ -64,6 +66,9 @@ const COLS: &[Col] = &[
     },
 ];
 
+/// The largest waves.csv read: a million-user plan's is a quarter of a gigabyte.
+const WAVES_CAP: u64 = 4 << 30;
+
 /// Reads a plan folder (plan.json + waves.csv) or a bare waves.csv.
 pub fn read(path: &std::path::Path) -> Result<ReadPlan, Problems> {
     let mut problems = Problems::default();
@@ -98,6 +103,16 @@ pub fn read(path: &std::path::Path) -> Result<ReadPlan, Problems> {
         || waves_path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    if let Err(why) = super::folder::regular_file(&waves_path, WAVES_CAP) {
+        problems.push(
+            Problem::error(
+                Code::FileUnreadable,
+                format!("{}: {why}", waves_path.display()),
+            )
+            .help("PLAN is a folder written by `licshift plan`, or its waves.csv"),
+        );
+        return Err(problems);
+    }
     // waves.csv is as long as the plan (256 MB at a million users): streamed like an input.
     let table = match super::open_csv(&waves_path, shown.clone()) {
         Ok((_, Ok(mut t))) => {
@@ -224,7 +239,65 @@ struct ManifestJson {
     files: serde_json::Value,
 }
 
+/// The seal's entries, each checked before anything uses it: a path inside the folder
+/// (relative, `/`-separated, no `..`), a SHA-256 of 64 hex digits and a size. A manifest is
+/// data someone could have edited; nothing in it may send verify outside the folder.
+fn sealed_files(files: &serde_json::Value) -> Result<Vec<super::folder::SealedFile>, Problem> {
+    let bad = |i: usize, field: &str, why: String| {
+        Problem::error(
+            Code::BadValue,
+            format!("plan.json $.files[{i}].{field}: {why}"),
+        )
+        .at("plan.json".into())
+        .help("the seal was edited: take the plan folder as licshift plan wrote it")
+    };
+    let Some(list) = files.as_array() else {
+        return Err(Problem::error(
+            Code::BadValue,
+            "plan.json $.files: a licshift.plan/v2 manifest seals its files in a list".to_string(),
+        )
+        .at("plan.json".into()));
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, f) in list.iter().enumerate() {
+        let path = f["path"]
+            .as_str()
+            .ok_or_else(|| bad(i, "path", "missing or not text".into()))?;
+        if !super::folder::is_sealable_path(path) {
+            return Err(bad(
+                i,
+                "path",
+                format!("{} is not a path inside the plan folder", quote(path)),
+            ));
+        }
+        let sha256 = f["sha256"].as_str().unwrap_or_default();
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(
+                i,
+                "sha256",
+                format!("{} is not a SHA-256 (64 hex digits)", quote(sha256)),
+            ));
+        }
+        let bytes = f["bytes"]
+            .as_u64()
+            .ok_or_else(|| bad(i, "bytes", "missing or not a whole number".into()))?;
+        out.push(super::folder::SealedFile {
+            path: path.to_string(),
+            sha256: sha256.to_ascii_lowercase(),
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// The largest plan.json read: a v1 manifest of a million users is half a gigabyte.
+const MANIFEST_CAP: u64 = 1 << 30;
+
 fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
+    super::folder::regular_file(path, MANIFEST_CAP).map_err(|why| {
+        Problem::error(Code::FileUnreadable, format!("{}: {why}", path.display()))
+            .at("plan.json".into())
+    })?;
     // Read whole: serde_json skims a slice several times faster than a reader.
     let bytes = std::fs::read(path).map_err(|e| {
         Problem::error(
@@ -260,20 +333,11 @@ fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
     if v.schema != "licshift.plan/v1" && v.schema != "licshift.plan/v2" {
         return Err(wrong_schema(&v.schema));
     }
-    let files = (v.schema == "licshift.plan/v2").then(|| {
-        v.files
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|f| super::folder::SealedFile {
-                        path: f["path"].as_str().unwrap_or_default().to_string(),
-                        sha256: f["sha256"].as_str().unwrap_or_default().to_string(),
-                        bytes: f["bytes"].as_u64().unwrap_or(0),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    });
+    let files = if v.schema == "licshift.plan/v2" {
+        Some(sealed_files(&v.files)?)
+    } else {
+        None
+    };
     let inputs = v
         .inputs
         .as_array()
@@ -294,6 +358,7 @@ fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
         strict_seats: v.simulation["strict_seats"].as_bool().unwrap_or(false),
         exact: v.simulation["exact"].as_bool().unwrap_or(false),
         bridge: v.options["bridge"].as_bool().unwrap_or(false),
+        rules_file: v.options["rules_file"].as_str().map(String::from),
         files,
     })
 }

@@ -186,7 +186,12 @@ impl Table {
             return 0;
         };
         let files = [self.file, second.map_or(self.file, |t| t.file)];
+        if let Some(p) = self.json_start_problem(&j.path) {
+            bad(p);
+            return 0;
+        }
         let mut count = 0u64;
+        let mut cell_problems = Vec::new();
         let read = std::fs::File::open(&j.path).and_then(|file| {
             json::rows(
                 file,
@@ -198,11 +203,17 @@ impl Table {
                         .help("save the Graph response as it came (licshift export-script does), one page per line or as one JSON document"))
                 },
                 &mut |which, row| {
-                    count += u64::from(which == 0);
-                    f(which, row)
+                    let table = if which == 0 { self } else { second.unwrap_or(self) };
+                    if table.cells_ok(row, &mut |p| cell_problems.push(p)) {
+                        count += u64::from(which == 0);
+                        f(which, row)
+                    }
                 },
             )
         });
+        for p in cell_problems {
+            bad(p);
+        }
         match read {
             Ok(hash) => {
                 if let Ok(mut h) = j.sha256.lock() {
@@ -216,6 +227,35 @@ impl Table {
             .at(self.name.clone())),
         }
         count
+    }
+
+    /// An empty file, or one in UTF-16 (what Windows PowerShell 5.1's `Out-File` and `>`
+    /// write): said as for CSV, before the JSON reader would say "expected value".
+    fn json_start_problem(&self, path: &std::path::Path) -> Option<Problem> {
+        use std::io::Read;
+        let mut head = [0u8; 4];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .unwrap_or(0);
+        let head = &head[..n];
+        if n == 0 || head == b"\xEF\xBB\xBF" {
+            return Some(
+                Problem::error(Code::EmptyFile, format!("{} is empty", self.name))
+                    .at(self.name.clone())
+                    .help("export the file again: a Graph JSON file holds at least one page or record"),
+            );
+        }
+        let utf16 = head.starts_with(b"\xFF\xFE")
+            || head.starts_with(b"\xFE\xFF")
+            || (n >= 2 && (head[0] == 0 || head[1] == 0));
+        utf16.then(|| {
+            Problem::error(
+                Code::Encoding,
+                format!("{} is UTF-16, not UTF-8 JSON", self.name),
+            )
+            .at(self.name.clone())
+            .help("save it as UTF-8 (PowerShell: Set-Content -Encoding utf8, or Out-File -Encoding utf8), as export-script does")
+        })
     }
 
     /// Reads CSV bytes. Every failure is a located problem.
@@ -538,6 +578,13 @@ impl Table {
             }));
             return false;
         }
+        self.cells_ok(row, bad)
+    }
+
+    /// The rule every cell of every format keeps, CSV, spreadsheet and Graph JSON alike: at
+    /// most 64 KiB, and no control character but TAB and line breaks (a NUL or ESC in a name
+    /// would reach waves.csv, a script and the terminal).
+    fn cells_ok(&self, row: &Row, bad: &mut dyn FnMut(Problem)) -> bool {
         for i in 0..row.len() {
             let cell = row.get(i);
             if cell.len() > MAX_CELL {
@@ -550,7 +597,33 @@ impl Table {
                     ),
                 )
                 .at(self.locate(row.origin.at_col(i)))
-                .help("a quote in an earlier field probably swallowed the rest of the file"));
+                .help(if self.is_json() {
+                    "no name, id or plan list of a tenant is this long: the export was damaged"
+                } else {
+                    "a quote in an earlier field probably swallowed the rest of the file"
+                }));
+                return false;
+            }
+            if let Some(c) = cell
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+            {
+                bad(Problem::error(
+                    if c == '\0' {
+                        Code::NulByte
+                    } else {
+                        Code::BadValue
+                    },
+                    format!(
+                        "the value holds the control character U+{:04X}: {}",
+                        c as u32,
+                        crate::diag::quote(cell)
+                    ),
+                )
+                .at(self.locate(row.origin.at_col(i)))
+                .help(
+                    "no name or id of a tenant holds one: the export was damaged or tampered with",
+                ));
                 return false;
             }
         }

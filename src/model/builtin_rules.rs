@@ -428,7 +428,7 @@ mod tests {
     }
 
     /// E1 → E3 needs every plan E1 has and E3 lacks superseded by one E3 has (issue #18);
-    /// the names are the catalog's (`../shared/data`).
+    /// the names are Microsoft's catalog's.
     #[test]
     fn the_e1_to_e3_tiers_are_built_in() {
         let rules = builtin_rules();

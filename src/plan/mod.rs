@@ -6,4 +6,4 @@ pub mod bridge;
 pub mod replay;
 mod waves;
 
-pub use waves::{build, read_exclude, Plan, PlanOptions, Prepare, Removal, Wave};
+pub use waves::{build, max_wave_for, read_exclude, Plan, PlanOptions, Prepare, Removal, Wave};

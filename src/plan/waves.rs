@@ -22,6 +22,9 @@ pub struct PlanOptions {
     pub diff_all: bool,
     pub seat_formula: crate::cli::SeatFormula,
     pub tenant_location: Option<String>,
+    /// `--rules FILE` as given: verify and scripts use the same file unless told otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules_file: Option<String>,
     /// `--bridge`; left out of plan.json when off, so a plan without it reads as before.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub bridge: bool,
@@ -31,13 +34,47 @@ impl PlanOptions {
     /// The options as the plan's id hashes them. `bridge` is named only when on, so a plan
     /// made without it keeps the id it had before the option existed.
     pub fn identity(&self) -> String {
-        let all = format!("{self:?}");
+        // A rules file is in the id through its digest (an input), not its path.
+        let all = format!("{self:?}").replace(", rules_file: None", "");
         if self.bridge {
             all
         } else {
             all.replace(", bridge: false }", " }")
         }
     }
+}
+
+/// The smallest `--max-wave` that plans `users` users in about `target` waves: the pilot
+/// (`pilot_users`), then waves growing by `growth` from `pilot` up to the cap. Grouping by
+/// `--wave-by` and the excluded users' own waves are left out: it is advice, not a plan.
+pub fn max_wave_for(
+    users: usize,
+    pilot_users: usize,
+    pilot: usize,
+    growth: f64,
+    target: usize,
+) -> usize {
+    let waves = |cap: usize| {
+        let mut left = users.saturating_sub(pilot_users);
+        let mut size = pilot as f64;
+        let mut n = usize::from(pilot_users > 0);
+        while left > 0 {
+            size = (size * growth).min(cap as f64);
+            left = left.saturating_sub((size.ceil() as usize).clamp(1, cap));
+            n += 1;
+        }
+        n
+    };
+    let (mut lo, mut hi) = (1usize, users.max(1));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if waves(mid) <= target {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
 }
 
 /// One direct assignment to remove.

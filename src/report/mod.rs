@@ -21,11 +21,14 @@ use std::borrow::Cow;
 use std::io::Write;
 
 /// OWASP CSV injection: a cell that starts with `=`, `+`, `-`, `@`, TAB or CR would run as a
-/// formula in a reviewer's spreadsheet, so it gets a leading `'`.
+/// formula in a reviewer's spreadsheet, so it gets a leading `'`. licshift's reader takes that
+/// `'` off again (`ingest::cells::clean`), so a name that itself starts with quotes before
+/// such a character gets one more: every file licshift writes reads back exactly.
 pub fn formula_safe(cell: &str) -> Cow<'_, str> {
-    match cell.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
-        _ => Cow::Borrowed(cell),
+    if row::formula_start(cell) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
     }
 }
 
@@ -66,6 +69,25 @@ impl<W: Write> SafeCsv<W> {
 }
 
 /// A plain table for the terminal.
+/// Text for a person's terminal: every control character but the line break, and the bidi
+/// controls that reorder what a terminal shows, becomes U+FFFD, so a name from an export can
+/// neither move the cursor, recolour the screen nor disguise itself. The one sanitiser of
+/// every line licshift prints for people (diagnostics quote names the same way).
+pub fn terminal(s: &str) -> Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| if bad(c) { '\u{FFFD}' } else { c })
+            .collect(),
+    )
+}
+
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut b = tabled::builder::Builder::default();
     b.push_record(header.iter().map(|s| s.to_string()));

@@ -210,9 +210,9 @@ fn write_scripts(spool: &Spool, t: &Tenant, plan: &Plan, dir: &Path) -> io::Resu
             for rollback in [false, true] {
                 buf.clear();
                 if rollback {
-                    powershell::rollback_script(buf, &ctx, wave);
+                    powershell::rollback_script(buf, &ctx, wave, None);
                 } else {
-                    powershell::wave_script(buf, t, &cells, &ctx, wave);
+                    powershell::wave_script(buf, t, &cells, &ctx, wave, None);
                 }
                 let rel = powershell::script_name(wave.number, rollback);
                 let mut f = create(spool, dir, &rel)?;
@@ -455,8 +455,60 @@ fn write_plan_json(
     w.write_all(text.as_bytes())
 }
 
-/// What `licshift plan` prints when it is done.
-pub fn terminal_summary(t: &Tenant, o: &Outcome, plan: &Plan, out: &Path) -> String {
+/// A count with thousands separators (`1,280`), as a reviewer reads it.
+pub fn thousands(n: impl Into<i128>) -> String {
+    let n: i128 = n.into();
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// Waves above which a plan is long to run and to review: the summary says which
+/// `--max-wave` would give about [`TARGET_WAVES`].
+pub const MANY_WAVES: usize = 50;
+pub const TARGET_WAVES: usize = 20;
+
+/// The sentence that advises a `--max-wave`, when a plan has more than [`MANY_WAVES`] waves.
+pub fn wave_advice(plan: &Plan) -> Option<String> {
+    if plan.waves.len() <= MANY_WAVES {
+        return None;
+    }
+    let users: usize = plan.waves.iter().map(|w| w.users.len()).sum();
+    let pilot = plan
+        .waves
+        .first()
+        .filter(|w| w.pilot)
+        .map_or(0, |w| w.users.len());
+    let o = &plan.options;
+    let cap = crate::plan::max_wave_for(users, pilot, o.pilot, o.growth, TARGET_WAVES);
+    Some(format!(
+        "{} waves of at most {} users: --max-wave {} would give about {TARGET_WAVES}.",
+        thousands(plan.waves.len() as u64),
+        thousands(o.max_wave as u64),
+        thousands(cap as u64)
+    ))
+}
+
+/// What `licshift plan` prints when it is done: what a reviewer must see before opening the
+/// report — the counts, the waves, what blocks, the seats short and taken, the bridge, and
+/// any file not written.
+pub fn terminal_summary(
+    t: &Tenant,
+    o: &Outcome,
+    plan: &Plan,
+    out: &Path,
+    xlsx_written: bool,
+) -> String {
+    let n = |v: usize| thousands(v as u64);
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for d in o.users.iter().flat_map(|u| &u.directs) {
         if let Verdict::Blocked { reason, .. } = &d.verdict {
@@ -467,7 +519,64 @@ pub fn terminal_summary(t: &Tenant, o: &Outcome, plan: &Plan, out: &Path) -> Str
     let removals: usize = plan.waves.iter().map(|w| w.removals.len()).sum();
     let users: usize = plan.waves.iter().map(|w| w.users.len()).sum();
     let mut s = format!("Plan written to {}\n\n", out.display());
-    s += &format!("{users} users, {removals} direct assignments to remove in {} waves; {blocked} blocked.\n\n", plan.waves.len());
+    s += &format!(
+        "{} users, {} direct assignments to remove in {} waves; {} blocked.\n",
+        n(users),
+        n(removals),
+        n(plan.waves.len()),
+        n(blocked)
+    );
+    if let Some(advice) = wave_advice(plan) {
+        s += &advice;
+        s += "\n";
+    }
+    if let Some(b) = &plan.bridge {
+        s += &format!(
+            "Bridge: {} users swap a conflicting license for the group's in one call (bridge.csv, scripts/bridge.ps1); {} stay blocked.\n",
+            n(b.swaps.len()),
+            n(b.refused.len())
+        );
+    }
+    let short: Vec<String> = t
+        .skus
+        .iter()
+        .zip(&o.seats)
+        .filter(|(_, u)| u.short)
+        .map(|(k, u)| {
+            format!(
+                "{} ({} new seats asked, {} free)",
+                k.part_number,
+                thousands(u.requested),
+                thousands(u.free.max(0))
+            )
+        })
+        .collect();
+    if !short.is_empty() {
+        s += &format!(
+            "Short of seats: {} — every member that needs one is blocked SEATS until seats are bought or freed.\n",
+            short.join(", ")
+        );
+    }
+    let new_seats: Vec<String> = t
+        .skus
+        .iter()
+        .zip(&o.seats)
+        .filter(|(_, u)| u.peak > u.before)
+        .map(|(k, u)| format!("{} +{}", k.part_number, thousands(u.peak - u.before)))
+        .collect();
+    if !new_seats.is_empty() {
+        s += &format!(
+            "New seats taken at the peak (after prepare): {}.\n",
+            new_seats.join(", ")
+        );
+    }
+    if !xlsx_written {
+        s += &format!(
+            "report.xlsx was not written: the plan has more than {} removals; pass --xlsx to write it.\n",
+            n(super::xlsx::DEFAULT_MAX_REMOVALS)
+        );
+    }
+    s += "\n";
     if !plan.waves.is_empty() {
         let mut rows: Vec<Vec<String>> = plan
             .waves
@@ -481,8 +590,8 @@ pub fn terminal_summary(t: &Tenant, o: &Outcome, plan: &Plan, out: &Path) -> Str
                     } else {
                         String::new()
                     },
-                    w.users.len().to_string(),
-                    w.removals.len().to_string(),
+                    n(w.users.len()),
+                    n(w.removals.len()),
                 ]
             })
             .collect();
@@ -491,13 +600,13 @@ pub fn terminal_summary(t: &Tenant, o: &Outcome, plan: &Plan, out: &Path) -> Str
             rows.push(vec![
                 format!("13–{}", plan.waves.len()),
                 String::new(),
-                rest.to_string(),
-                plan.waves
+                n(rest),
+                n(plan
+                    .waves
                     .iter()
                     .skip(12)
                     .map(|w| w.removals.len())
-                    .sum::<usize>()
-                    .to_string(),
+                    .sum::<usize>()),
             ]);
         }
         s += &table(&["wave", "", "users", "removals"], rows);
@@ -508,7 +617,7 @@ pub fn terminal_summary(t: &Tenant, o: &Outcome, plan: &Plan, out: &Path) -> Str
             &["blocked by", "direct assignments"],
             counts
                 .into_iter()
-                .map(|(k, v)| vec![k.to_string(), v.to_string()])
+                .map(|(k, v)| vec![k.to_string(), n(v)])
                 .collect(),
         );
         s += "\n\n";
@@ -521,13 +630,13 @@ pub fn terminal_summary(t: &Tenant, o: &Outcome, plan: &Plan, out: &Path) -> Str
             vec![
                 k.part_number.clone(),
                 if u.known {
-                    u.enabled.to_string()
+                    thousands(u.enabled)
                 } else {
                     "?".into()
                 },
-                u.before.to_string(),
-                u.peak.to_string(),
-                u.after.to_string(),
+                thousands(u.before),
+                thousands(u.peak),
+                thousands(u.after),
             ]
         })
         .collect();

@@ -12,10 +12,11 @@ fn needs_quotes(s: &[u8]) -> bool {
     s.iter().any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
 }
 
-/// What `formula_safe` guards against: a first byte a spreadsheet would run as a formula.
-fn formula_start(s: &str) -> bool {
+/// What `formula_safe` guards against: a first byte a spreadsheet would run as a formula, or
+/// quotes before one (so the `'` the reader takes off leaves the name as it was).
+pub(crate) fn formula_start(s: &str) -> bool {
     matches!(
-        s.as_bytes().first(),
+        s.trim_start_matches('\'').as_bytes().first(),
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
     )
 }

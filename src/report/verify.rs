@@ -1,6 +1,7 @@
 //! `licshift verify` output: a terminal table, CSV or JSON for pipelines, Markdown for the
 //! change record.
 
+use super::markdown::cell;
 use super::{table as tbl, SafeCsv};
 use crate::verify::Verification;
 use std::fmt::Write;
@@ -21,14 +22,31 @@ fn short(plans: &[String]) -> String {
     format!("{} and {} more", plans[..6].join(", "), plans.len() - 6)
 }
 
+/// The go or no-go for the next wave. "safe to run" is said only when the check found nothing.
+fn next_wave_words(n: &crate::verify::NextWave) -> String {
+    match (&n.why, n.safe) {
+        (_, true) => "safe to run on the fresh export".into(),
+        (Some(why), false) => format!("NO-GO: {why}"),
+        (None, false) => "NO-GO: see NEXT_WAVE_UNSAFE above".into(),
+    }
+}
+
 pub fn table(v: &Verification) -> String {
     let mut s = format!(
-        "verify ({}): {} — {} removals of {} users checked\n",
+        "verify ({}): {} — {} removals of {} users checked ({})\n",
         v.mode,
         verdict(v),
         v.removals_checked,
-        v.users_checked
+        v.users_checked,
+        match v.seal {
+            "sealed" => "plan folder sealed",
+            "unsealed" => "plan folder UNSEALED",
+            _ => "a waves file: no seal",
+        }
     );
+    for n in &v.notes {
+        let _ = writeln!(s, "  {n}");
+    }
     if !v.changed_inputs.is_empty() {
         s += "\nThe snapshot changed since planning (--allow-drift):\n";
         for c in &v.changed_inputs {
@@ -61,11 +79,7 @@ pub fn table(v: &Verification) -> String {
             "\nNext wave {} ({} removals): {}",
             n.wave,
             n.removals,
-            if n.safe {
-                "safe to run on the fresh export"
-            } else {
-                "NOT safe to run: see NEXT_WAVE_UNSAFE above"
-            }
+            next_wave_words(n)
         );
     }
     if !v.pending.is_empty() {
@@ -180,9 +194,106 @@ pub fn pending_waves(pending: &[crate::verify::Pending]) -> std::io::Result<Vec<
     w.finish()
 }
 
-pub fn markdown(v: &Verification, plan: &std::path::Path, snapshot: &std::path::Path) -> String {
-    let cell = |s: &str| s.replace('|', "\\|").replace(['\n', '\r'], " ");
-    let mut s = format!("# licshift verify — {}\n\n**{}**: {} removals of {} users checked.\n\n- plan: `{}`\n- snapshot: `{}`\n", v.mode, verdict(v), v.removals_checked, v.users_checked, plan.display(), snapshot.display());
+/// What ties a change record to the exact files a go was given on.
+pub struct Record<'a> {
+    pub plan: &'a std::path::Path,
+    /// SHA-256 of plan.json (or of the waves.csv named instead).
+    pub plan_sha256: Option<String>,
+    pub snapshot: &'a std::path::Path,
+    pub snapshot_inputs: &'a [crate::model::InputFile],
+    pub fresh: Option<(&'a std::path::Path, &'a [crate::model::InputFile])>,
+    /// When the check ran, UTC, RFC 3339.
+    pub checked_at: String,
+}
+
+/// The time now in UTC as RFC 3339 (`2026-12-07T09:15:00Z`), from the system clock.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    utc(secs)
+}
+
+/// Seconds since 1970 as RFC 3339 UTC (Howard Hinnant's days-to-civil).
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// The files of an export with their digests, as Markdown list lines.
+fn export_files(s: &mut String, inputs: &[crate::model::InputFile]) {
+    for i in inputs {
+        let _ = writeln!(
+            s,
+            "  - {} ({}): SHA-256 `{}`",
+            cell(&i.path),
+            i.kind,
+            if i.sha256.is_empty() {
+                "—"
+            } else {
+                &i.sha256
+            }
+        );
+    }
+}
+
+/// The modification time of an export (its newest file), as the time it was taken.
+fn exported_at(root: &std::path::Path, inputs: &[crate::model::InputFile]) -> String {
+    let newest = inputs
+        .iter()
+        .filter_map(|i| {
+            let file = i.path.split_once('#').map_or(i.path.as_str(), |(p, _)| p);
+            let path = if root.is_dir() {
+                root.join(file)
+            } else {
+                root.to_path_buf()
+            };
+            std::fs::metadata(&path).ok()?.modified().ok()
+        })
+        .max();
+    newest
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(|| "unknown".into(), |d| utc(d.as_secs()))
+}
+
+pub fn markdown(v: &Verification, r: &Record) -> String {
+    let mut s = format!(
+        "# licshift verify — {}\n\n**{}**: {} removals of {} users checked.\n\n- checked at: {}\n- plan: `{}` (plan.json SHA-256 `{}`)\n- snapshot: `{}`, taken {}\n",
+        cell(&v.mode),
+        verdict(v),
+        v.removals_checked,
+        v.users_checked,
+        r.checked_at,
+        cell(&r.plan.display().to_string()),
+        r.plan_sha256.as_deref().unwrap_or("unreadable"),
+        cell(&r.snapshot.display().to_string()),
+        exported_at(r.snapshot, r.snapshot_inputs),
+    );
+    export_files(&mut s, r.snapshot_inputs);
+    if let Some((fresh, inputs)) = r.fresh {
+        let _ = writeln!(
+            s,
+            "- fresh export: `{}`, taken {}",
+            cell(&fresh.display().to_string()),
+            exported_at(fresh, inputs)
+        );
+        export_files(&mut s, inputs);
+    }
     if !v.changed_inputs.is_empty() {
         s += "\n## Inputs changed since planning\n\n";
         for c in &v.changed_inputs {
@@ -214,9 +325,9 @@ pub fn markdown(v: &Verification, plan: &std::path::Path, snapshot: &std::path::
             n.wave,
             n.removals,
             if n.safe {
-                "safe to run"
+                "safe to run".to_string()
             } else {
-                "**not safe to run**"
+                format!("**{}**", next_wave_words(n))
             }
         );
     }

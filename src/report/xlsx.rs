@@ -90,7 +90,7 @@ fn table_in_sheets_of(
                         if c < width.len() {
                             width[c] = width[c].max(s.chars().count());
                         }
-                        ws.write_string(r, c16, s)?;
+                        ws.write_string(r, c16, workbook_cell(&s))?;
                     }
                     Cell::Number(v) => {
                         ws.write_number(r, c16, v)?;
@@ -270,6 +270,21 @@ fn build(
         )?;
     }
     wb.save(path)
+}
+
+/// Excel holds at most 32,767 characters in a cell. A longer name (an export may carry up to
+/// the 64 KiB licshift reads) is written cut, with a marker saying so: the workbook is a
+/// reviewer's view; the CSVs beside it hold every name whole.
+fn workbook_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    const EXCEL_MAX: usize = 32_767;
+    const MARK: &str = "… [cut: longer than an Excel cell; see the CSV]";
+    if s.chars().count() <= EXCEL_MAX {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let keep = EXCEL_MAX - MARK.chars().count();
+    let mut out: String = s.chars().take(keep).collect();
+    out.push_str(MARK);
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]

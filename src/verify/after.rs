@@ -401,6 +401,7 @@ pub(crate) fn check_after(
             wave: nw,
             removals: count,
             safe,
+            why: None,
         }
     });
     pending.sort_by(|a, b| {
@@ -454,26 +455,37 @@ fn drift(m: &Match, o: &Outcome, done: &[&Resolved]) -> Vec<Drift> {
             continue;
         };
         let mut was = facts(base, u);
-        let is = facts(fresh, fu);
-        // What the plan itself changed is not drift: its removals, and the group
-        // assignments the prepare stage predicted.
+        let mut is = facts(fresh, fu);
+        // What the executed stages changed, or may have left either way, is not drift: a
+        // removal of a wave that ran (done, or skipped and pending), the memberships prepare
+        // adds, and the group assignments the engine predicted — Active where it predicted
+        // success, in an error where it predicted failure.
         for r in done.iter().filter(|r| r.user == u) {
-            let a = &base.assignments[r.assignment.ix()];
-            was.retain(|f| !(f.starts_with(&format!("{} direct", base.sku_label(a.sku)))));
+            let direct = format!("{} direct", base.sku_label(r.sku));
+            was.retain(|f| !f.starts_with(&direct));
+            is.retain(|f| !f.starts_with(&direct));
         }
-        let planned_groups: Vec<String> = o.users[i]
-            .groups
-            .iter()
-            .filter(|g| g.status == crate::engine::GroupStatus::Predicted)
-            .map(|g| format!("from group {}", base.group_label(g.group)))
-            .collect();
-        for f in is.difference(&was) {
-            if planned_groups
-                .iter()
-                .any(|g| f.contains(g.as_str()) && f.ends_with(", Active"))
-            {
-                continue;
+        for g in &o.users[i].groups {
+            let label = base.group_label(g.group);
+            let from = format!("from group {label}");
+            let member = format!("member of {label}");
+            let expected = |f: &String| {
+                *f == member
+                    || (f.contains(from.as_str())
+                        && match g.status {
+                            crate::engine::GroupStatus::Predicted => f.ends_with(", Active"),
+                            crate::engine::GroupStatus::Fails(..) => !f.ends_with(", Active"),
+                            _ => false,
+                        })
+            };
+            if matches!(
+                g.status,
+                crate::engine::GroupStatus::Predicted | crate::engine::GroupStatus::Fails(..)
+            ) {
+                is.retain(|f| !expected(f));
             }
+        }
+        for f in is.difference(&was) {
             out.push(Drift {
                 user: user.upn.clone(),
                 change: format!("now: {f}"),

@@ -36,6 +36,12 @@ pub struct Drift {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Verification {
     pub mode: String,
+    /// What verify took from the plan rather than the command line (its rules file).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// `sealed` (every file checked against plan.json v2), `unsealed` (a folder without a
+    /// seal: nothing says its files are the ones signed) or `waves file` (a bare waves.csv).
+    pub seal: &'static str,
     pub removals_checked: usize,
     pub users_checked: usize,
     pub changed_inputs: Vec<String>,
@@ -66,6 +72,10 @@ pub struct NextWave {
     pub wave: u32,
     pub removals: usize,
     pub safe: bool,
+    /// Why it is not safe, when the reason is not the wave's own (violations of the waves
+    /// that ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// A planned removal resolved against the baseline.
@@ -84,7 +94,7 @@ pub(crate) fn changed_inputs(
 ) -> Vec<String> {
     let mut out = Vec::new();
     for p in planned {
-        match now.iter().find(|n| n.kind == p.kind) {
+        match now.iter().find(|n| n.kind == p.kind && n.path == p.path) {
             None => out.push(format!("{} ({}) is gone", p.path, p.kind)),
             Some(n) if n.sha256 != p.sha256 => out.push(format!(
                 "{} ({}) changed: SHA-256 {}… was {}…",
@@ -97,7 +107,7 @@ pub(crate) fn changed_inputs(
         }
     }
     for n in now {
-        if !planned.iter().any(|p| p.kind == n.kind) {
+        if !planned.iter().any(|p| p.kind == n.kind && p.path == n.path) {
             out.push(format!("{} ({}) is new", n.path, n.kind));
         }
     }
@@ -364,6 +374,7 @@ pub(crate) fn check_and_replay(
             diff_all: false,
             seat_formula: Default::default(),
             tenant_location: None,
+            rules_file: None,
             bridge: false,
         },
         prepare: Prepare::default(),

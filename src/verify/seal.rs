@@ -3,7 +3,7 @@
 //! waves.csv named as PLAN is a reviewer's edit and is checked row by row instead.
 
 use super::Violation;
-use crate::ingest::folder::{file_digest, folder_files, SealedFile};
+use crate::ingest::folder::{file_digest, folder_files, regular_file, SealedFile};
 use std::path::Path;
 
 fn changed(path: &str, detail: String) -> Violation {
@@ -28,8 +28,19 @@ pub(crate) fn check_folder(
     let mut v: Vec<Violation> = sealed
         .par_iter()
         .filter(|f| !skip(&f.path))
-        .filter_map(|f| match file_digest(&folder.join(&f.path)) {
-            Err(_) => Some(changed(&f.path, "is missing (it is part of the plan)".into())),
+        .filter_map(|f| {
+            let path = folder.join(&f.path);
+            // Only a regular file of the sealed size is read: a FIFO, a link to /dev/zero or
+            // a file grown to gigabytes is named without being read.
+            match regular_file(&path, f.bytes) {
+                Err(why) if why == "is missing" => {
+                    return Some(changed(&f.path, "is missing (it is part of the plan)".into()))
+                }
+                Err(why) => return Some(changed(&f.path, why)),
+                Ok(_) => {}
+            }
+            match file_digest(&path) {
+            Err(e) => Some(changed(&f.path, format!("is unreadable: {e}"))),
             Ok((sha, bytes)) if sha != f.sha256 || bytes != f.bytes => Some(changed(
                 &f.path,
                 format!(
@@ -40,7 +51,7 @@ pub(crate) fn check_folder(
                 ),
             )),
             Ok(_) => None,
-        })
+        }})
         .collect();
     match folder_files(folder) {
         Ok(now) => {

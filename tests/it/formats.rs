@@ -137,11 +137,13 @@ fn encodings_and_delimiters() {
 
 #[test]
 fn microsofts_catalog_loads_both_copies() {
+    // Sixteen products cut from Microsoft's catalog, each copy as Microsoft serves it (one
+    // plain, one with a byte-order mark and CRLF line ends).
     for (file, rows) in [
-        ("data/ms-product-service-plans.csv", 5990),
-        ("data/ms-product-service-plans.bom-crlf.csv", 5457),
+        ("catalog/ms-product-service-plans.sample.csv", 413),
+        ("catalog/ms-product-service-plans.sample.bom-crlf.csv", 411),
     ] {
-        let Some(path) = shared(file) else { return };
+        let path = fixture(file);
         let v = inspect_json(
             &root().join("tests/malformed/base"),
             &["--catalog", path.to_str().unwrap()],
@@ -161,9 +163,7 @@ fn microsofts_catalog_loads_both_copies() {
 
 #[test]
 fn catalog_friendly_names_resolve_plan_lists() {
-    let Some(path) = shared("data/ms-product-service-plans.csv") else {
-        return;
-    };
+    let path = fixture("catalog/ms-product-service-plans.sample.csv");
     let text = "UserPrincipalName,SkuPartNumber,AssignedByGroup,DisabledPlans,State,Error\nann@contoso.com,ENTERPRISEPACK,,\"Yammer Enterprise\",Active,None\nbob@contoso.com,ENTERPRISEPACK,,,Active,None\n";
     let dir = with_file("catalog-friendly", "assignments.csv", text.as_bytes());
     inspect_json(&dir, &["--catalog", path.to_str().unwrap()]);

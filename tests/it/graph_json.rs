@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// The Graph JSON form of a CSV snapshot, written by the same code as `generate --format json`,
 /// with the files no Graph request returns (rules, catalog) copied over.
-fn json_form(csv: &Path, name: &str) -> PathBuf {
+pub(crate) fn json_form(csv: &Path, name: &str) -> PathBuf {
     let spec = licshift::ingest::SnapshotSpec {
         root: csv.to_path_buf(),
         ..Default::default()
@@ -86,6 +86,7 @@ fn generated_tenant_plans_the_same_in_both_formats() {
         names,
         [
             "groups.json",
+            "licshift-generate.json",
             "members.json",
             "organization.json",
             "subscribedSkus.json",
@@ -126,15 +127,13 @@ fn generated_tenant_plans_the_same_in_both_formats() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }
 
-/// Microsoft's documented response shapes (../shared/data) read as they are.
+/// Microsoft's documented response shapes (the samples of the Graph reference pages for
+/// subscribedSkus and a user's licenseAssignmentStates, in fixtures/graph-samples) read as
+/// they are.
 #[test]
 fn microsofts_documented_samples_load() {
-    let (Some(skus), Some(user)) = (
-        shared("data/graph-subscribedSkus.docs-sample.json"),
-        shared("data/graph-user-licenseAssignmentStates.normalized-from-docs.json"),
-    ) else {
-        panic!("../shared/data is part of the workspace these tests run in");
-    };
+    let skus = fixture("graph-samples/subscribedSkus.docs-sample.json");
+    let user = fixture("graph-samples/user-licenseAssignmentStates.docs-sample.json");
     let dir = temp_dir("json-docs-samples");
     std::fs::copy(&skus, dir.join("subscribedSkus.json")).unwrap();
     let o = licshift(&[
@@ -191,7 +190,8 @@ fn microsofts_documented_samples_load() {
         .to_string(),
     )
     .unwrap();
-    std::fs::write(dir.join("members.json"), "").unwrap();
+    // No member of any licensed group: Graph's empty page (an empty file is refused).
+    std::fs::write(dir.join("members.json"), "{\"value\": []}\n").unwrap();
     let o = licshift(&["inspect", dir.to_str().unwrap(), "--format", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();

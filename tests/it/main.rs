@@ -16,6 +16,8 @@ mod fuzz;
 mod generate;
 /// Graph JSON snapshots: the same plans as CSV, documented shapes, malformed JSON.
 mod graph_json;
+/// Issue #24: the write rule, verify that cannot be fooled, hostile JSON, escaped outputs.
+mod hardening;
 /// The one-way house: no module imports a layer above it.
 mod layers;
 /// One defect per file: each exits 2 with a located diagnostic.

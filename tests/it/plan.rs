@@ -561,13 +561,13 @@ fn progress_shows_on_a_terminal_and_quiet_silences_it() {
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let shown = run(false);
-    assert!(shown.contains("licshift: ingest done ("), "{shown}");
+    assert!(shown.contains("licshift: ingest done in "), "{shown}");
     assert!(
         shown.contains("replaying the plan and writing the folder"),
         "{shown}"
     );
     let quiet = run(true);
-    assert!(!quiet.contains("done ("), "{quiet}");
+    assert!(!quiet.contains("done in "), "{quiet}");
     assert!(quiet.contains("Plan written to"), "{quiet}");
     let piped = licshift(&[
         "plan",

@@ -250,7 +250,7 @@ proptest! {
             }
         }
         // And the replay agrees.
-        let options = licshift::plan::PlanOptions { pilot: 2, growth: 2.0, max_wave: 3, exclude: vec![], exclude_file: None, wave_by: None, seed, exact, diff_all: false, seat_formula: Default::default(), tenant_location: None, bridge: false };
+        let options = licshift::plan::PlanOptions { pilot: 2, growth: 2.0, max_wave: 3, exclude: vec![], exclude_file: None, rules_file: None, wave_by: None, seed, exact, diff_all: false, seat_formula: Default::default(), tenant_location: None, bridge: false };
         let plan = licshift::plan::build(&t, &o, &options);
         prop_assert!(licshift::plan::replay::replay(&t, &o, &plan).is_ok());
     }
@@ -269,7 +269,7 @@ proptest! {
             let g = o2.users[s.user.ix()].groups.iter().find(|g| g.group == s.group);
             prop_assert!(g.is_some_and(|g| g.status.is_ok()), "user {} group {:?}: {:?}", s.user.0, s.group, g.map(|g| &g.status));
         }
-        let options = licshift::plan::PlanOptions { pilot: 2, growth: 2.0, max_wave: 3, exclude: vec![], exclude_file: None, wave_by: None, seed, exact: false, diff_all: false, seat_formula: Default::default(), tenant_location: None, bridge: true };
+        let options = licshift::plan::PlanOptions { pilot: 2, growth: 2.0, max_wave: 3, exclude: vec![], exclude_file: None, rules_file: None, wave_by: None, seed, exact: false, diff_all: false, seat_formula: Default::default(), tenant_location: None, bridge: true };
         let plan = licshift::plan::build(&t2, &o2, &options);
         prop_assert!(licshift::plan::replay::replay(&t2, &o2, &plan).is_ok());
     }

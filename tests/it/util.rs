@@ -11,20 +11,6 @@ pub fn fixture(rel: &str) -> PathBuf {
     root().join("fixtures").join(rel)
 }
 
-/// The shipped data beside the repository, when it is there.
-pub fn shared(rel: &str) -> Option<PathBuf> {
-    let p = root().join("..").join("shared").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipped: {} is not present (tests outside the licshift workspace)",
-            p.display()
-        );
-        None
-    }
-}
-
 pub fn licshift(args: &[&str]) -> Output {
     licshift_env(args, &[])
 }

@@ -246,7 +246,11 @@ fn a_damaged_plan_json_is_refused_with_where_and_why() {
     v1["schema"] = "licshift.plan/v1".into();
     v1.as_object_mut().unwrap().remove("files");
     std::fs::write(&json, serde_json::to_string_pretty(&v1).unwrap()).unwrap();
+    // Without a seal, nothing shows the files are the ones signed: a no-go unless allowed.
     let out = licshift(&["verify", dir.to_str().unwrap(), BASE]);
+    assert_eq!(code(&out), 1, "v1: {}", stderr(&out));
+    assert!(stdout(&out).contains("UNSEALED"), "{}", stdout(&out));
+    let out = licshift(&["verify", dir.to_str().unwrap(), BASE, "--allow-unsealed"]);
     assert_eq!(code(&out), 0, "v1: {}", stderr(&out));
     std::fs::write(&json, &good).unwrap();
 }
@@ -359,11 +363,52 @@ fn skipped_users_are_pending_and_carried_forward_by_licshift_scripts() {
     ]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let files: Vec<String> = read_tree(&scripts).into_iter().map(|f| f.0).collect();
+    // A retry is a stage of its own: its own script names and log, so wave 1's rollback never
+    // reads what the retry did; the folder is sealed like a plan's.
     assert_eq!(
         files,
-        ["scripts/wave-001-rollback.ps1", "scripts/wave-001.ps1"]
+        [
+            "scripts/wave-001-retry-1-rollback.ps1",
+            "scripts/wave-001-retry-1.ps1",
+            "scripts.json",
+        ]
     );
-    let wave = std::fs::read_to_string(scripts.join("scripts/wave-001.ps1")).unwrap();
+    let wave = std::fs::read_to_string(scripts.join("scripts/wave-001-retry-1.ps1")).unwrap();
+    assert!(
+        wave.contains("$Stage = 'wave-001-retry-1'"),
+        "{}",
+        &wave[..2000.min(wave.len())]
+    );
+    let rollback =
+        std::fs::read_to_string(scripts.join("scripts/wave-001-retry-1-rollback.ps1")).unwrap();
+    assert!(
+        rollback.contains("'wave-001-retry-1.log.jsonl'"),
+        "the retry's own log"
+    );
+    let seal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(scripts.join("scripts.json")).unwrap()).unwrap();
+    assert_eq!(seal["schema"], "licshift.scripts/v1");
+    assert_eq!(seal["retry"], 1);
+    assert_eq!(seal["files"].as_array().unwrap().len(), 2);
+    // With a retry's log in the plan's run folder, the next retry is number 2.
+    std::fs::create_dir_all(std::path::Path::new(&p).join("run")).unwrap();
+    std::fs::write(
+        std::path::Path::new(&p).join("run/wave-001-retry-1.log.jsonl"),
+        "{}\n",
+    )
+    .unwrap();
+    let again = top.join("scripts-again");
+    let o = licshift(&[
+        "scripts",
+        &p,
+        BASE,
+        "--waves",
+        pending.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(again.join("scripts/wave-001-retry-2.ps1").is_file());
     assert!(
         wave.contains(&format!("@{{ Id = '{}'", first["userId"])),
         "{wave}"

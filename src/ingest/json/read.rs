@@ -29,7 +29,17 @@ pub struct Malformed {
 }
 
 /// A value this long is no Graph page (Graph pages hold at most 999 records): a broken file.
-const MAX_VALUE: usize = 256 << 20;
+/// One line or many, the same limit. `LICSHIFT_JSON_PAGE_BYTES` lowers it, so the tests can
+/// show the limit without writing a quarter of a gigabyte.
+fn max_value() -> usize {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("LICSHIFT_JSON_PAGE_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256 << 20)
+    })
+}
 const CHUNK: usize = 4 << 20;
 
 /// Reads every record of `file`, calling `v` for each and `bad` for each malformed value; the
@@ -127,13 +137,37 @@ fn parse_lines<V: Visit, R: Read>(
     // A value that did not close on its first line: its text so far, first line, depth, and
     // how many records the first try already handed over.
     let mut open: Option<(Vec<u8>, u32, i64, usize)> = None;
+    // A value found too long is passed over to its end (its depth back to 0), so the lines
+    // after it are not read as values of their own.
+    let mut passing: Option<i64> = None;
     while let Some((line_no, line)) = lines.next()? {
+        let Some(line) = line else {
+            // One line longer than any page: the same limit as a page over many lines.
+            if passing.is_none() {
+                match open.take() {
+                    Some((_, first, depth, _)) => {
+                        bad(too_long(first));
+                        passing = Some(depth);
+                    }
+                    None => bad(too_long(line_no)),
+                }
+            }
+            continue;
+        };
+        if let Some(depth) = &mut passing {
+            *depth += depth_change(line);
+            if *depth <= 0 {
+                passing = None;
+            }
+            continue;
+        }
         if let Some((text, first, depth, _)) = &mut open {
             text.extend_from_slice(line);
             text.push(b'\n');
             *depth += depth_change(line);
-            if text.len() > MAX_VALUE {
+            if text.len() > max_value() {
                 bad(too_long(*first));
+                passing = Some(*depth);
                 open = None;
                 continue;
             }
@@ -176,7 +210,7 @@ fn too_long(line: u32) -> Malformed {
         path: "$".into(),
         message: format!(
             "a JSON value of more than {} MiB: no Graph page is this long",
-            MAX_VALUE >> 20
+            (max_value() >> 20).max(1)
         ),
     }
 }
@@ -427,6 +461,8 @@ struct Lines<R> {
     end: usize,
     eof: bool,
     line: u32,
+    /// The line being read has passed the page limit: its bytes are dropped up to its end.
+    overlong: bool,
 }
 
 impl<R: Read> Lines<R> {
@@ -438,30 +474,48 @@ impl<R: Read> Lines<R> {
             end: 0,
             eof: false,
             line: 0,
+            overlong: false,
         }
     }
 
-    fn next(&mut self) -> std::io::Result<Option<(u32, &[u8])>> {
+    /// The next line, or `None` in its place for a line longer than a page may be (never held
+    /// whole: a 2 GB one-line file costs one page of memory, then is refused).
+    #[allow(clippy::type_complexity)]
+    fn next(&mut self) -> std::io::Result<Option<(u32, Option<&[u8]>)>> {
         loop {
             if let Some(nl) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 let (s, e) = (self.start, self.start + nl);
                 self.start = e + 1;
-                return Ok(Some(self.emit(s, e)));
+                if std::mem::take(&mut self.overlong) || e - s > max_value() {
+                    self.line += 1;
+                    return Ok(Some((self.line, None)));
+                }
+                let (n, line) = self.emit(s, e);
+                return Ok(Some((n, Some(line))));
             }
             if self.eof {
-                if self.start == self.end {
+                if self.start == self.end && !self.overlong {
                     return Ok(None);
                 }
                 let (s, e) = (self.start, self.end);
                 self.start = self.end;
-                return Ok(Some(self.emit(s, e)));
+                if std::mem::take(&mut self.overlong) || e - s > max_value() {
+                    self.line += 1;
+                    return Ok(Some((self.line, None)));
+                }
+                let (n, line) = self.emit(s, e);
+                return Ok(Some((n, Some(line))));
             }
             // Keep the partial line, make room, read on.
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+            if self.end >= max_value() {
+                self.overlong = true;
+                self.end = 0;
+            }
             if self.end == self.buf.len() {
-                let grow = self.buf.len().min(MAX_VALUE);
+                let grow = self.buf.len().min(max_value());
                 self.buf.resize(self.buf.len() + grow, 0);
             }
             let n = self.file.read(&mut self.buf[self.end..])?;
@@ -475,10 +529,9 @@ impl<R: Read> Lines<R> {
 
     fn emit(&mut self, s: usize, e: usize) -> (u32, &[u8]) {
         self.line += 1;
-        let mut line = &self.buf[s..e];
-        if self.line == 1 {
-            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-        }
+        let line = &self.buf[s..e];
+        // Pages saved one by one and concatenated each bring their own byte-order mark.
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         (self.line, line)
     }

@@ -35,8 +35,13 @@ impl ScriptCells {
 }
 
 pub fn script_name(wave: u32, rollback: bool) -> String {
+    stage_script(&stage_name(wave, None), rollback)
+}
+
+/// The script of a stage (`wave-001`, `wave-001-retry-1`), or its rollback.
+pub fn stage_script(stage: &str, rollback: bool) -> String {
     format!(
-        "scripts/wave-{wave:03}{}.ps1",
+        "scripts/{stage}{}.ps1",
         if rollback { "-rollback" } else { "" }
     )
 }
@@ -56,7 +61,7 @@ mod wave;
 pub use bridge::{bridge_rollback_script, bridge_script};
 
 pub use prepare::{prepare_rollback_script, prepare_script};
-pub use wave::{rollback_script, wave_script};
+pub use wave::{rollback_script, stage_name, wave_script};
 
 /// What every operational script shares: parameters, the JSON Lines log, Graph calls retried
 /// after Retry-After, the pre-flight (connected, the snapshot's tenant, the scopes).

@@ -13,8 +13,14 @@ use crate::report::row::ps_str;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-pub fn stage_name(wave: u32) -> String {
-    format!("wave-{wave:03}")
+/// A wave's stage: the name of its log. A retry of the wave's skipped users (`licshift
+/// scripts` for a pending list) is a stage of its own, so it logs into a file of its own and
+/// its rollback reads only what the retry removed.
+pub fn stage_name(wave: u32, retry: Option<u32>) -> String {
+    match retry {
+        None => format!("wave-{wave:03}"),
+        Some(k) => format!("wave-{wave:03}-retry-{k}"),
+    }
 }
 
 const BODY: &str = r#"
@@ -120,8 +126,9 @@ pub fn wave_script(
     cells: &ScriptCells,
     ctx: &ScriptContext,
     w: &Wave,
+    retry: Option<u32>,
 ) {
-    let stage = stage_name(w.number);
+    let stage = stage_name(w.number, retry);
     let mut comment = String::new();
     let _ = writeln!(
         comment,
@@ -271,8 +278,8 @@ exit 0
 "#;
 
 /// The wave's rollback: built from the wave's own log, so it holds no user data of its own.
-pub fn rollback_script(out: &mut Vec<u8>, ctx: &ScriptContext, w: &Wave) {
-    let wave = stage_name(w.number);
+pub fn rollback_script(out: &mut Vec<u8>, ctx: &ScriptContext, w: &Wave, retry: Option<u32>) {
+    let wave = stage_name(w.number, retry);
     let stage = format!("{wave}-rollback");
     let comment = format!(
         "<#\n  licshift rollback of {wave}: gives back each direct assignment the wave removed, with the\n  disabled plans it had live, read from the wave's log (run/{wave}.log.jsonl, or -FromLog).\n  Every user is tried; failures are logged. Exit: 0 all restored, 1 some failed, 2 pre-flight failed.\n#>\n"
