@@ -24,7 +24,8 @@ pub enum Command {
     /// Load and validate a snapshot; summarise users, SKUs and seats, groups, templates and
     /// assignments, and list every problem found.
     Inspect {
-        /// Snapshot folder of exports, or one workbook with a sheet per file.
+        /// The snapshot: a folder of exports (CSV, workbooks or Graph JSON), or one workbook
+        /// with a sheet per file.
         snapshot: PathBuf,
         /// `table`: the summary and every problem; `json`: the summary; `csv`: one row per
         /// problem (severity, code, location, message, help), for pipelines.
@@ -35,10 +36,12 @@ pub enum Command {
     },
     /// Per user and service plan: today's sources against what the groups alone will give.
     Diff {
+        /// The snapshot: a folder of exports, or one workbook with a sheet per file.
         snapshot: PathBuf,
         /// Only this user (UPN or object id).
         #[arg(long)]
         user: Option<String>,
+        /// `table` for reading, `csv` (diff.csv's columns) or `json` for a pipeline.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         /// `changed` rows (gained or lost plans) or `all` rows.
@@ -50,6 +53,7 @@ pub enum Command {
     /// One user's every assignment, plan by plan, and why each direct assignment is removable
     /// or blocked.
     Explain {
+        /// The snapshot: a folder of exports, or one workbook with a sheet per file.
         snapshot: PathBuf,
         /// UPN or object id.
         user: String,
@@ -73,10 +77,11 @@ pub enum Command {
     Rules {
         /// A snapshot whose `rules` file (and plans) to include.
         snapshot: Option<PathBuf>,
+        /// `table` for reading, `csv` or `json` for a pipeline.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         #[command(flatten)]
-        sim: SimArgs,
+        files: FileArgs,
     },
     /// Write the read-only Microsoft Graph PowerShell script that saves a snapshot of a tenant
     /// (subscribedSkus, users with their license states, groups with their licenses, members,
@@ -95,8 +100,10 @@ pub enum Command {
         /// Number of users.
         #[arg(long)]
         users: u64,
+        /// The snapshot folder to write; written whole or not at all.
         #[arg(long)]
         out: PathBuf,
+        /// The same seed writes the same tenant, byte for byte.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Replace a non-empty --out folder.
@@ -123,30 +130,45 @@ pub struct SimArgs {
     /// Free seats: `standard` = Enabled − ConsumedUnits; `strict` also subtracts Warning.
     #[arg(long, value_enum, default_value_t = SeatFormula::Standard)]
     pub seat_formula: SeatFormula,
+    #[command(flatten)]
+    pub files: FileArgs,
+}
+
+/// Where each input file is, when not in the snapshot folder under its own name.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FileArgs {
     /// A rules file (overrides the snapshot's).
     #[arg(long, value_name = "PATH")]
     pub rules: Option<String>,
     /// Microsoft's product/service-plan catalog CSV (overrides the snapshot's).
     #[arg(long, value_name = "PATH")]
     pub catalog: Option<String>,
+    /// The SKUs and their service plans (`Get-MgSubscribedSku`, or subscribedSkus.json).
     #[arg(long, value_name = "PATH[#SHEET]")]
     pub skus: Option<String>,
+    /// The users (an admin center or Entra export, or users.json).
     #[arg(long, value_name = "PATH[#SHEET]")]
     pub users: Option<String>,
+    /// Each user's license assignment states (direct or from a group).
     #[arg(long, value_name = "PATH[#SHEET]")]
     pub assignments: Option<String>,
+    /// The groups (groups.json also gives their existing license templates).
     #[arg(long, value_name = "PATH[#SHEET]")]
     pub groups: Option<String>,
+    /// Group memberships (members.json, or suggest's members.csv).
     #[arg(long, value_name = "PATH[#SHEET]")]
     pub members: Option<String>,
+    /// The group license templates, existing and proposed (suggest's templates.csv).
     #[arg(long, value_name = "PATH[#SHEET]")]
     pub templates: Option<String>,
+    /// The tenant itself (its id and country: the usage location of users without one).
     #[arg(long, value_name = "PATH[#SHEET]")]
     pub organization: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
+    /// The snapshot: a folder of exports, or one workbook with a sheet per file.
     pub snapshot: PathBuf,
     /// Output folder; written beside it and renamed into place, so it appears whole or not at all.
     #[arg(long)]
@@ -222,6 +244,7 @@ pub struct VerifyArgs {
     /// cannot be checked against what was signed. Without it such a folder is a violation.
     #[arg(long)]
     pub allow_unsealed: bool,
+    /// `table` for reading, `csv` or `json` (camelCase keys) for a pipeline.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Also write the result as a Markdown change record.
@@ -237,6 +260,7 @@ pub struct VerifyArgs {
 
 #[derive(Args, Debug)]
 pub struct SuggestArgs {
+    /// The snapshot: a folder of exports, or one workbook with a sheet per file.
     pub snapshot: PathBuf,
     /// Cohorts: the users sharing a value of this users column (e.g. Department); all users
     /// when absent.
@@ -252,6 +276,10 @@ pub struct SuggestArgs {
     /// New groups are named `PREFIX Cohort SKU`.
     #[arg(long, default_value = "LIC")]
     pub prefix: String,
+    /// Replace the snapshot's proposed template lines instead of building on them (by default
+    /// they are kept and only the direct assignments they do not already let go are mined).
+    #[arg(long)]
+    pub replace_proposed: bool,
     /// Output folder; written whole or not at all.
     #[arg(long)]
     pub out: PathBuf,

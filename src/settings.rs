@@ -30,15 +30,15 @@ impl Simulation {
             })?),
         };
         let pairs = [
-            (FileKind::Skus, &sim.skus),
-            (FileKind::Users, &sim.users),
-            (FileKind::Assignments, &sim.assignments),
-            (FileKind::Groups, &sim.groups),
-            (FileKind::Members, &sim.members),
-            (FileKind::Templates, &sim.templates),
-            (FileKind::Organization, &sim.organization),
-            (FileKind::Rules, &sim.rules),
-            (FileKind::Catalog, &sim.catalog),
+            (FileKind::Skus, &sim.files.skus),
+            (FileKind::Users, &sim.files.users),
+            (FileKind::Assignments, &sim.files.assignments),
+            (FileKind::Groups, &sim.files.groups),
+            (FileKind::Members, &sim.files.members),
+            (FileKind::Templates, &sim.files.templates),
+            (FileKind::Organization, &sim.files.organization),
+            (FileKind::Rules, &sim.files.rules),
+            (FileKind::Catalog, &sim.files.catalog),
         ];
         let overrides = pairs
             .into_iter()
@@ -56,6 +56,7 @@ impl Simulation {
                 root: snapshot.to_path_buf(),
                 overrides,
                 wave_by,
+                wave_by_flag: None,
                 templates_optional: false,
             },
             tenant_location,

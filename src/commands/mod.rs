@@ -293,10 +293,14 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
         Command::Rules {
             snapshot,
             format,
-            sim,
+            files,
         } => {
             let (tenant, warnings) = match snapshot {
                 Some(s) => {
+                    let sim = crate::cli::SimArgs {
+                        files,
+                        ..Default::default()
+                    };
                     let sim = Simulation::from_args(&s, &sim, None)?;
                     let snap = load(&sim)?;
                     (Some(snap.tenant), snap.warnings)

@@ -78,7 +78,7 @@ pub fn run_with(
         diff_all: args.rows == crate::cli::DiffRows::All,
         seat_formula: sim.seat_formula,
         tenant_location: t.tenant_location.map(|c| c.to_string()),
-        rules_file: args.sim.rules.clone(),
+        rules_file: args.sim.files.rules.clone(),
         bridge: args.bridge,
     };
     let mut plan = build(t, outcome, &options);

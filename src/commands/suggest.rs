@@ -15,6 +15,7 @@ use std::io::Write;
 pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
     let mut sim = Simulation::from_args(&args.snapshot, &args.sim, args.by.clone())?;
     sim.snapshot.templates_optional = true;
+    sim.snapshot.wave_by_flag = Some("--by");
     crate::publish::check_target(
         &args.out,
         crate::publish::Inputs::new().add_snapshot(&sim.snapshot),
@@ -23,8 +24,35 @@ pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
     if args.min_users == 0 {
         return Err(Error::usage("--min-users must be at least 1"));
     }
-    let snap = super::load(&sim)?;
+    let mut snap = super::load(&sim)?;
     let warnings = snap.warnings;
+    // The snapshot's own proposed lines: built on (the holders they already let go are left
+    // to them), or with --replace-proposed taken out first.
+    let proposed = snap
+        .tenant
+        .templates
+        .iter()
+        .flatten()
+        .filter(|l| l.status == crate::model::TemplateStatus::Proposed)
+        .count();
+    if args.replace_proposed {
+        for lines in &mut snap.tenant.templates {
+            lines.retain(|l| l.status != crate::model::TemplateStatus::Proposed);
+        }
+    }
+    let today = engine::simulate(&snap.tenant, super::params(&sim, args.exact));
+    let already: std::collections::BTreeSet<(UserIdx, crate::model::SkuIdx)> = today
+        .users
+        .iter()
+        .enumerate()
+        .flat_map(|(u, uo)| {
+            uo.directs
+                .iter()
+                .filter(|d| d.verdict.is_removable())
+                .map(move |d| (UserIdx(u as u32), d.sku))
+        })
+        .collect();
+    drop(today);
     let t = &snap.tenant;
     // Cohorts: all users, or those sharing a value of --by (users without one are in none).
     let mut cohorts: BTreeMap<String, Vec<UserIdx>> = BTreeMap::new();
@@ -45,6 +73,7 @@ pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
         min_users: args.min_users,
         exact: args.exact,
         prefix: args.prefix.clone(),
+        already,
     };
     let suggestions = suggest::mine(t, &cohorts, &options);
     let (proven, groups) = suggest::apply(snap.tenant, &suggestions);
@@ -67,7 +96,11 @@ pub fn run(args: SuggestArgs, out: &mut dyn Write) -> Result<Ran> {
         } else {
             String::new()
         }
-    );
+    ) + &match (proposed, args.replace_proposed) {
+        (0, _) => String::new(),
+        (n, false) => format!("; built on the snapshot's {n} proposed template lines, kept as they are: only direct assignments they do not already let go are mined (--replace-proposed replaces them)"),
+        (n, true) => format!("; the snapshot's {n} proposed template lines replaced (--replace-proposed): every direct assignment mined afresh"),
+    };
     let md = report::suggest::markdown(&proven, &outcome, &suggestions, &figures, &settings);
     let templates =
         report::suggest::templates_csv(&proven).map_err(Error::io("rendering templates.csv"))?;

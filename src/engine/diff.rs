@@ -31,17 +31,29 @@ pub struct DiffRow {
     pub change: Change,
 }
 
+/// What a user holds once every direct assignment is gone: the plans of the group
+/// assignments the snapshot already has that give plans (the plan never removes one: the
+/// replay keeps them), and of every group predicted to succeed. The one definition of
+/// "after" that `diff`, diff.csv and `explain` share.
+pub fn groups_alone(t: &Tenant, u: UserIdx, uo: &UserOutcome) -> PlanSet {
+    let mut s = uo.group_plans.clone();
+    for (_, a) in t.user_assignments(u) {
+        if matches!(a.source, Source::Group(_)) && a.state.provides_plans() {
+            s.union_with(&t.enabled(a.sku, &a.disabled));
+        }
+    }
+    s
+}
+
 /// Rows for one user, by plan name. `all` includes kept plans.
 pub fn diff_user(t: &Tenant, u: UserIdx, uo: &UserOutcome, all: bool) -> Vec<DiffRow> {
+    let alone = groups_alone(t, u, uo);
     // Without kept rows only the plans on one side count; most users have none, and they
     // need no sources worked out.
     let plans: PlanSet = if all {
-        uo.before.union(&uo.group_plans)
+        uo.before.union(&alone)
     } else {
-        let changed = uo
-            .before
-            .minus(&uo.group_plans)
-            .union(&uo.group_plans.minus(&uo.before));
+        let changed = uo.before.minus(&alone).union(&alone.minus(&uo.before));
         if changed.is_empty() {
             return Vec::new();
         }
@@ -55,7 +67,7 @@ pub fn diff_user(t: &Tenant, u: UserIdx, uo: &UserOutcome, all: bool) -> Vec<Dif
         .collect();
     let mut rows = Vec::new();
     for p in plans.iter() {
-        let change = match (uo.before.contains(p), uo.group_plans.contains(p)) {
+        let change = match (uo.before.contains(p), alone.contains(p)) {
             (true, true) => Change::Kept,
             (false, _) => Change::Gained,
             (true, false) => Change::Lost,
@@ -79,8 +91,17 @@ pub fn diff_user(t: &Tenant, u: UserIdx, uo: &UserOutcome, all: bool) -> Vec<Dif
                     .filter(|l| l.1.contains(p))
                     .map(move |l| (g.group, l.0))
             })
+            .chain(
+                sources
+                    .iter()
+                    .filter_map(|(source, sku, enabled)| match source {
+                        Source::Group(g) if enabled.contains(p) => Some((*g, *sku)),
+                        _ => None,
+                    }),
+            )
             .collect();
         after.sort();
+        after.dedup();
         rows.push(DiffRow {
             plan: p,
             before,

@@ -13,7 +13,7 @@ mod simulate;
 pub mod suggest;
 pub mod words;
 
-pub use diff::{diff_user, Change, DiffRow};
+pub use diff::{diff_user, groups_alone, Change, DiffRow};
 pub use outcome::{
     ConflictWith, DirectVerdict, Evidence, GroupAssignment, GroupStatus, Outcome, Reason, SeatUse,
     UserOutcome, Verdict,

@@ -22,6 +22,8 @@ pub struct SuggestOptions {
     pub exact: bool,
     /// New groups are named `PREFIX Cohort SKU`.
     pub prefix: String,
+    /// Direct assignments the snapshot's own templates already let go: left to them.
+    pub already: BTreeSet<(UserIdx, SkuIdx)>,
 }
 
 /// Where a suggested line goes.
@@ -62,7 +64,7 @@ pub fn mine(t: &Tenant, cohorts: &[(String, Vec<UserIdx>)], o: &SuggestOptions) 
         let mut by_sku: BTreeMap<SkuIdx, Vec<(UserIdx, &PlanSet)>> = BTreeMap::new();
         for &u in users {
             for (_, a) in t.user_assignments(u) {
-                if a.source == Source::Direct {
+                if a.source == Source::Direct && !o.already.contains(&(u, a.sku)) {
                     by_sku.entry(a.sku).or_default().push((u, &a.disabled));
                 }
             }

@@ -86,6 +86,8 @@ pub struct SnapshotSpec {
     pub overrides: Vec<(FileKind, String)>,
     /// The user attribute `--wave-by` groups on, kept per user when set.
     pub wave_by: Option<String>,
+    /// The flag that named it, for the messages: `--wave-by` (plan), `--by` (suggest).
+    pub wave_by_flag: Option<&'static str>,
     /// `suggest` starts before any template is written: a missing or empty templates file
     /// is then no cut-short export.
     pub templates_optional: bool,
@@ -218,6 +220,17 @@ fn locate_inputs(spec: &SnapshotSpec, problems: &mut Problems) -> Vec<(FileKind,
                 format!("snapshot {} does not exist", root.display()),
             )
             .help("SNAPSHOT is a folder of exports or one workbook with a sheet per file"),
+        );
+        return out;
+    }
+    // One file where the folder was expected: said once, not once per missing file.
+    if root.is_file() && !workbook {
+        problems.push(
+            Problem::error(
+                Code::FileMissing,
+                format!("snapshot {} is a file, not a folder", root.display()),
+            )
+            .help("SNAPSHOT is the folder that holds the exports (or one workbook with a sheet per file); name a single file with --users, --skus, …"),
         );
         return out;
     }
@@ -401,6 +414,7 @@ fn served_by_json(out: &[(FileKind, Located)], kind: FileKind) -> bool {
 /// Reads a snapshot into a typed tenant.
 pub fn load(spec: &SnapshotSpec) -> Result<Loaded, Failed> {
     let mut ctx = Ctx::new(spec.wave_by.clone());
+    ctx.wave_by_flag = spec.wave_by_flag.unwrap_or("--wave-by");
     let inputs = locate_inputs(spec, &mut ctx.problems);
     if ctx.problems.has_errors() {
         return Err(Failed {
@@ -623,6 +637,7 @@ pub(crate) struct Ctx {
     pub memberships: Vec<(UserIdx, GroupIdx)>,
     pub file_rules: Vec<RuleSpec>,
     pub wave_by: Option<String>,
+    pub wave_by_flag: &'static str,
 }
 
 impl Ctx {
@@ -635,6 +650,7 @@ impl Ctx {
             memberships: Vec::new(),
             file_rules: Vec::new(),
             wave_by,
+            wave_by_flag: "--wave-by",
         }
     }
 

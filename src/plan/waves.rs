@@ -53,7 +53,7 @@ pub fn max_wave_for(
     pilot: usize,
     growth: f64,
     target: usize,
-) -> usize {
+) -> Option<usize> {
     let waves = |cap: usize| {
         let mut left = users.saturating_sub(pilot_users);
         let mut size = pilot as f64;
@@ -65,6 +65,10 @@ pub fn max_wave_for(
         }
         n
     };
+    // With waves that never grow, no cap shortens the plan: --pilot or --growth must change.
+    if waves(users.max(1)) > target {
+        return None;
+    }
     let (mut lo, mut hi) = (1usize, users.max(1));
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
@@ -74,7 +78,7 @@ pub fn max_wave_for(
             lo = mid + 1;
         }
     }
-    lo
+    Some(lo)
 }
 
 /// One direct assignment to remove.

@@ -124,5 +124,22 @@ pub fn render(t: &Tenant, o: &Outcome, u: UserIdx) -> String {
         uo.after.len(),
         if lost.is_empty() { ", none lost" } else { "" }
     );
+    // The diff's view (diff.csv): what the groups alone give once every direct assignment is
+    // gone. A plan lost there is why a direct assignment stays.
+    let alone = crate::engine::groups_alone(t, u, uo);
+    let gone = uo.before.minus(&alone);
+    let _ = writeln!(
+        s,
+        "From groups alone (every direct assignment gone, as diff shows): {}{}",
+        alone.len(),
+        if gone.is_empty() {
+            ", none lost".to_string()
+        } else {
+            format!(
+                "; lost: {} — why direct assignments stay",
+                t.plan_names(&gone).join(", ")
+            )
+        }
+    );
     s
 }

@@ -138,7 +138,7 @@ foreach ($n in $NamedGroups) {
     }
 }
 
-Save-Collection '/v1.0/users?$select=id,userPrincipalName,displayName,usageLocation,accountEnabled,department,licenseAssignmentStates&$top=999' 'users.json'
+Save-Collection '/v1.0/users?$select=id,userPrincipalName,displayName,usageLocation,accountEnabled,department,city,companyName,country,employeeId,employeeType,jobTitle,officeLocation,state,mail,licenseAssignmentStates&$top=999' 'users.json'
 
 # members.json: JSON Lines, each member with the groupId it was listed under.
 foreach ($groupId in $licensedGroups) {

@@ -6,6 +6,7 @@ use crate::model::{Source, TemplateStatus, Tenant};
 use serde::Serialize;
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub users: UserCounts,
     pub skus: Vec<SkuRow>,
@@ -19,6 +20,7 @@ pub struct Summary {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UserCounts {
     pub total: usize,
     pub enabled: usize,
@@ -28,6 +30,7 @@ pub struct UserCounts {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SkuRow {
     pub sku_part_number: String,
     pub sku_id: String,
@@ -40,6 +43,7 @@ pub struct SkuRow {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GroupRow {
     pub name: String,
     pub id: Option<String>,
@@ -50,6 +54,7 @@ pub struct GroupRow {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AssignmentCounts {
     pub total: usize,
     pub direct: usize,
@@ -59,6 +64,7 @@ pub struct AssignmentCounts {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WarningRow {
     pub code: String,
     pub location: String,

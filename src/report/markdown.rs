@@ -242,7 +242,7 @@ pub fn plan_report(
     s += "- **I3** no SKU's consumed seats exceed its enabled seats at any boundary, prepare being the peak — held;\n";
     s += "- **I4** every removal relies only on group assignments that are healthy or predicted to succeed — held;\n";
     s += "- **I5** the same inputs and options give byte-identical files, whatever the thread count — tested in licshift's own suite.\n";
-    let _ = writeln!(s, "\nEach wave script re-checks every user live before acting: it removes a direct SKU only when a group assignment that is `Active` with no error still gives every plan, in one `Set-MgUserLicense` call per user.");
+    let _ = writeln!(s, "\nEach wave script re-checks every user live before acting: it removes a direct SKU only when a group assignment that is `Active` with no error still gives every plan, in one `assignLicense` call per user (`POST /users/{{id}}/assignLicense`, through `Invoke-MgGraphRequest`).");
 
     let _ = writeln!(s, "\n## Sign-off\n\n| role | name | date | signature |\n|---|---|---|---|\n| prepared by | | | |\n| reviewed by | | | |\n| approved by (change board) | | | |");
     s

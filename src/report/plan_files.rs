@@ -489,13 +489,20 @@ pub fn wave_advice(plan: &Plan) -> Option<String> {
         .filter(|w| w.pilot)
         .map_or(0, |w| w.users.len());
     let o = &plan.options;
-    let cap = crate::plan::max_wave_for(users, pilot, o.pilot, o.growth, TARGET_WAVES);
-    Some(format!(
-        "{} waves of at most {} users: --max-wave {} would give about {TARGET_WAVES}.",
-        thousands(plan.waves.len() as u64),
-        thousands(o.max_wave as u64),
-        thousands(cap as u64)
-    ))
+    let waves = thousands(plan.waves.len() as u64);
+    Some(
+        match crate::plan::max_wave_for(users, pilot, o.pilot, o.growth, TARGET_WAVES) {
+            Some(cap) => format!(
+                "{waves} waves of at most {} users: --max-wave {} would give about {TARGET_WAVES}.",
+                thousands(o.max_wave as u64),
+                thousands(cap as u64)
+            ),
+            None => format!(
+                "{waves} waves: with --growth {} the waves stay near --pilot's {} users whatever --max-wave says; a larger --pilot or --growth gives fewer.",
+                o.growth, o.pilot
+            ),
+        },
+    )
 }
 
 /// What `licshift plan` prints when it is done: what a reviewer must see before opening the

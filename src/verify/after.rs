@@ -456,6 +456,8 @@ fn drift(m: &Match, o: &Outcome, done: &[&Resolved]) -> Vec<Drift> {
         };
         let mut was = facts(base, u);
         let mut is = facts(fresh, fu);
+        // What is new since the baseline; what prepare was to add is filtered from it below.
+        let mut new: BTreeSet<String> = BTreeSet::new();
         // What the executed stages changed, or may have left either way, is not drift: a
         // removal of a wave that ran (done, or skipped and pending), the memberships prepare
         // adds, and the group assignments the engine predicted — Active where it predicted
@@ -465,6 +467,7 @@ fn drift(m: &Match, o: &Outcome, done: &[&Resolved]) -> Vec<Drift> {
             was.retain(|f| !f.starts_with(&direct));
             is.retain(|f| !f.starts_with(&direct));
         }
+        new.extend(is.difference(&was).cloned());
         for g in &o.users[i].groups {
             let label = base.group_label(g.group);
             let from = format!("from group {label}");
@@ -482,10 +485,10 @@ fn drift(m: &Match, o: &Outcome, done: &[&Resolved]) -> Vec<Drift> {
                 g.status,
                 crate::engine::GroupStatus::Predicted | crate::engine::GroupStatus::Fails(..)
             ) {
-                is.retain(|f| !expected(f));
+                new.retain(|f| !expected(f));
             }
         }
-        for f in is.difference(&was) {
+        for f in &new {
             out.push(Drift {
                 user: user.upn.clone(),
                 change: format!("now: {f}"),

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 /// One thing that is not safe or not as planned.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Violation {
     pub kind: &'static str,
     pub wave: Option<u32>,
@@ -28,12 +29,14 @@ pub struct Violation {
 
 /// A change made outside the plan since the baseline: listed, not a violation.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Drift {
     pub user: String,
     pub change: String,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Verification {
     pub mode: String,
     /// What verify took from the plan rather than the command line (its rules file).
@@ -57,6 +60,7 @@ pub struct Verification {
 
 /// A removal a wave skipped; the user still holds the direct assignment and lost nothing.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pending {
     pub wave: u32,
     pub user_id: String,
@@ -68,6 +72,7 @@ pub struct Pending {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NextWave {
     pub wave: u32,
     pub removals: usize,

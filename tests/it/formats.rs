@@ -38,7 +38,7 @@ Bob,False,bob@contoso.com,1b1bd6b5-3a0e-4d5d-9a47-5a8a2f3e0002,Bob,,2022-03-18 1
         v["users"]["disabled"], 1,
         "Block credential True is a disabled account"
     );
-    assert_eq!(v["users"]["without_location"], 1);
+    assert_eq!(v["users"]["withoutLocation"], 1);
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn encodings_and_delimiters() {
     for (name, bytes) in variants {
         let v = inspect_json(&with_file(&format!("enc-{name}"), "users.csv", &bytes), &[]);
         assert_eq!(v["users"]["total"], 2, "{name}");
-        assert_eq!(v["users"]["with_location"], 2, "{name}");
+        assert_eq!(v["users"]["withLocation"], 2, "{name}");
     }
 }
 
@@ -148,13 +148,13 @@ fn microsofts_catalog_loads_both_copies() {
             &root().join("tests/malformed/base"),
             &["--catalog", path.to_str().unwrap()],
         );
-        assert_eq!(v["catalog_rows"], rows, "{file}");
+        assert_eq!(v["catalogRows"], rows, "{file}");
         // Whitespace quirks absorbed: ENTERPRISEPACK gets its product name.
         let e3 = v["skus"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|s| s["sku_part_number"] == "ENTERPRISEPACK")
+            .find(|s| s["skuPartNumber"] == "ENTERPRISEPACK")
             .unwrap()
             .clone();
         assert_eq!(e3["name"], "Office 365 E3", "{file}");

@@ -8,12 +8,16 @@ mod adversarial;
 mod bridge;
 /// The contoso example tenant, end to end.
 mod contoso;
+/// Every command the README and docs show, run on the fixtures.
+mod docs;
 /// Real export formats: admin center, Entra download, Microsoft's catalog, spreadsheets.
 mod formats;
 /// Fuzzing the readers and cell parsers (proptest-driven, runs in CI).
 mod fuzz;
 /// The synthetic tenant generator and a plan big enough to render in parallel chunks.
 mod generate;
+/// Issue #25: verify's go is earned; a newcomer's first week.
+mod go;
 /// Graph JSON snapshots: the same plans as CSV, documented shapes, malformed JSON.
 mod graph_json;
 /// Issue #24: the write rule, verify that cannot be fooled, hostile JSON, escaped outputs.

@@ -284,10 +284,23 @@ fn a_large_plan_writes_the_workbook_only_with_xlsx() {
         snap.to_str().unwrap(),
     ]);
     assert_eq!(code(&g), 0);
-    let dir = plan("review-large-plan", &snap, &[]);
+    let dir = temp_dir("review-large-plan").join("plan");
+    let o = licshift(&[
+        "plan",
+        snap.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let removals = manifest(&dir)["summary"]["removals"].as_u64().unwrap();
     assert!(removals > 100_000, "{removals} removals");
     assert!(!dir.join("report.xlsx").exists());
+    // The summary says it was skipped, and how to get it (issue #25 item 12).
+    assert!(
+        stdout(&o).contains("report.xlsx was not written: the plan has more than 100,000 removals; pass --xlsx to write it."),
+        "{}",
+        stdout(&o)
+    );
     let dir = plan("review-large-plan-xlsx", &snap, &["--xlsx"]);
     let rows = sheet_rows(&dir.join("report.xlsx"), "Waves");
     assert_eq!(rows.len() as u64, removals + 1);

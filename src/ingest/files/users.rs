@@ -109,7 +109,8 @@ impl UsersLoader {
                 (first + 1..table.headers.len()).find(|&i| norm(&table.headers[i]) == norm(w));
             if let Some(i) = again {
                 let msg = format!(
-                    "--wave-by {}: the users file has two such columns",
+                    "{} {}: the users file has two such columns",
+                    ctx.wave_by_flag,
                     quote(w)
                 );
                 ctx.problems.push(
@@ -123,11 +124,32 @@ impl UsersLoader {
             }
         }
         if let (Some(None), Some(w)) = (wave_col, &ctx.wave_by) {
-            let msg = format!("--wave-by {}: the users file has no such column", quote(w));
+            let msg = format!(
+                "{} {}: the users file has no such column",
+                ctx.wave_by_flag,
+                quote(w)
+            );
+            // A near miss or a shortening (`Dept`, `Departmnet`) of a column that is there.
+            let want = norm(w);
+            let near = table.headers.iter().find(|h| {
+                let h = norm(h);
+                (want.len() >= 3 && h.starts_with(&want[..1]) && {
+                    // An abbreviation: its letters in order (`dept` in `department`).
+                    let mut letters = h.chars();
+                    want.chars().all(|c| letters.any(|l| l == c))
+                }) || crate::ingest::columns::distance(&h, &want) <= (want.len() / 5).clamp(1, 3)
+            });
             ctx.problems.push(
                 Problem::error(Code::MissingColumn, msg)
                     .at(table.locate(table.header_origin(0)))
-                    .help(format!("the users file has: {}", table.headers.join(", "))),
+                    .help(match near {
+                        Some(h) => format!(
+                            "did you mean {}? The users file has: {}",
+                            quote(h),
+                            table.headers.join(", ")
+                        ),
+                        None => format!("the users file has: {}", table.headers.join(", ")),
+                    }),
             );
             return None;
         }
