@@ -71,10 +71,18 @@ impl Columns {
         }
         // Two headers for a column licshift does not read change nothing today, but a
         // `--wave-by` or a later version could read the wrong one: a warning.
+        // Each header's places, found once: a 100,000-column export compared every header
+        // with every other.
+        let mut places: std::collections::HashMap<&str, Vec<usize>> =
+            std::collections::HashMap::with_capacity(normed.len());
+        for (i, h) in normed.iter().enumerate() {
+            places.entry(h.as_str()).or_default().push(i);
+        }
         for (i, h) in normed.iter().enumerate() {
             let read = at.contains(&Some(i));
-            let first = normed.iter().position(|o| o == h) == Some(i);
-            let again: Vec<usize> = (i + 1..normed.len()).filter(|&j| normed[j] == *h).collect();
+            let same = &places[h.as_str()];
+            let first = same[0] == i;
+            let again = &same[1..];
             if read || !first || again.is_empty() || h.is_empty() {
                 continue;
             }

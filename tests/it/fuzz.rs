@@ -160,3 +160,111 @@ proptest! {
         }
     }
 }
+
+/// The Graph JSON form of the base snapshot, written once per test into a folder of its own.
+fn json_base(name: &str) -> std::path::PathBuf {
+    let spec = ingest::SnapshotSpec {
+        root: root().join("tests/malformed/base"),
+        ..Default::default()
+    };
+    let loaded = ingest::load(&spec).unwrap_or_else(|f| panic!("{:?}", f.problems.list));
+    let dir = crate::util::temp_dir(&format!("fuzz-json-{name}"));
+    let tenant = licshift::model::Guid::parse("11111111-2222-4333-8444-555555555555").unwrap();
+    licshift::generate::graph_json::write(&loaded.tenant, &dir, tenant).unwrap();
+    std::fs::copy(
+        root().join("tests/malformed/base/templates.csv"),
+        dir.join("templates.csv"),
+    )
+    .unwrap();
+    if !dir.join("organization.json").exists() {
+        std::fs::write(
+            dir.join("organization.json"),
+            "{\"value\": [{\"id\": \"11111111-2222-4333-8444-555555555555\", \"displayName\": \"Contoso\", \"countryLetterCode\": \"US\"}]}\n",
+        )
+        .unwrap();
+    }
+    dir
+}
+
+/// Byte edits aimed at what breaks a JSON reader: brackets, quotes, escapes (`\u0000`
+/// among them), separators, line ends, a BOM, and any byte at all.
+fn json_edits() -> impl Strategy<Value = Vec<(u8, usize, Vec<u8>)>> {
+    let piece = prop_oneof![
+        Just(b"{".to_vec()),
+        Just(b"}".to_vec()),
+        Just(b"[".to_vec()),
+        Just(b"]".to_vec()),
+        Just(b"\"".to_vec()),
+        Just(b"\\".to_vec()),
+        Just(b"\\u0000".to_vec()),
+        Just(b"\\u001b".to_vec()),
+        Just(b"\\ud800".to_vec()),
+        Just(b":".to_vec()),
+        Just(b",".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"null".to_vec()),
+        Just(b"1e999".to_vec()),
+        Just(b"\xEF\xBB\xBF".to_vec()),
+        Just(vec![0u8]),
+        any::<u8>().prop_map(|b| vec![b]),
+    ];
+    proptest::collection::vec((0u8..4, any::<usize>(), piece), 1..8)
+}
+
+fn json_mutate(mut bytes: Vec<u8>, edits: &[(u8, usize, Vec<u8>)]) -> Vec<u8> {
+    for (op, pos, piece) in edits {
+        let at = if bytes.is_empty() {
+            0
+        } else {
+            pos % (bytes.len() + 1)
+        };
+        match op {
+            0 => {
+                bytes.splice(at..at, piece.iter().copied());
+            }
+            1 if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            2 if at < bytes.len() => bytes[at] = piece[0],
+            _ => bytes.truncate(at),
+        }
+    }
+    bytes
+}
+
+macro_rules! fuzz_json {
+    ($($name:ident => $file:expr;)*) => {$(
+        /// Mutated Graph JSON: a tenant or located `json`/input problems, never a panic.
+        #[test]
+        fn $name() {
+            let dir = json_base(stringify!($name));
+            let seed = std::fs::read(dir.join($file)).unwrap();
+            let spec = ingest::SnapshotSpec { root: dir.clone(), ..Default::default() };
+            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+                cases: (cases() / 20).max(1),
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            });
+            runner
+                .run(&json_edits(), |e| {
+                    std::fs::write(dir.join($file), json_mutate(seed.clone(), &e)).unwrap();
+                    if let Err(failed) = ingest::load(&spec) {
+                        prop_assert!(failed.problems.errors > 0);
+                        for p in failed.problems.list.iter().filter(|p| p.is_error()) {
+                            prop_assert!(!p.message.is_empty() && p.message.len() < 2_000, "{}", p);
+                        }
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+    )*};
+}
+
+fuzz_json! {
+    fuzz_json_skus => "subscribedSkus.json";
+    fuzz_json_users => "users.json";
+    fuzz_json_groups => "groups.json";
+    fuzz_json_members => "members.json";
+    fuzz_json_organization => "organization.json";
+}
