@@ -33,6 +33,10 @@ pub struct Swap {
     /// Licenses of the groups the user leaves, pinned first as direct copies:
     /// (group, SKU, disabled plans as the group gives them).
     pub pins: Vec<(GroupIdx, SkuIdx, PlanSet)>,
+    /// Pinned SKUs the user already holds directly: the pin widens that direct copy to what
+    /// the group gave (one assignLicense re-adding the SKU with the disabled plans both
+    /// copies disable), since a second direct copy of a SKU cannot exist.
+    pub widened: Vec<SkuIdx>,
     /// Groups the user leaves once the pins are active.
     pub leave: Vec<GroupIdx>,
     /// (plan the swap removes, plan it adds that supersedes it): what the change board signs.
@@ -348,6 +352,16 @@ fn candidate(
         .collect();
     pins.sort();
     pins.dedup();
+    let mut widened: Vec<SkuIdx> = pins
+        .iter()
+        .map(|(_, k, _)| *k)
+        .filter(|k| {
+            assignments
+                .iter()
+                .any(|(_, a)| a.source == Source::Direct && a.sku == *k)
+        })
+        .collect();
+    widened.dedup();
     Some(Ok(Swap {
         user: u,
         group: g,
@@ -355,6 +369,7 @@ fn candidate(
         remove,
         conflicting,
         pins,
+        widened,
         leave,
         replaced,
         new_seats,
@@ -392,12 +407,36 @@ pub fn apply(t: &Tenant, o: &Outcome, b: &Bridge) -> Tenant {
             gone[a.ix()] = true;
         }
     }
+    // A pin of a SKU the user holds directly widens that copy to what the group gave.
+    let mut widen: Vec<(UserIdx, SkuIdx, &PlanSet)> = b
+        .swaps
+        .iter()
+        .flat_map(|s| {
+            s.pins
+                .iter()
+                .filter(|(_, k, _)| s.widened.contains(k))
+                .map(move |(_, k, d)| (s.user, *k, d))
+        })
+        .collect();
+    widen.sort_by_key(|w| (w.0, w.1));
     let mut assignments: Vec<Assignment> = t
         .assignments
         .iter()
         .zip(&gone)
         .filter(|(_, g)| !**g)
-        .map(|(a, _)| a.clone())
+        .map(|(a, _)| {
+            let mut a = a.clone();
+            if a.source == Source::Direct {
+                let at = widen.partition_point(|w| (w.0, w.1) < (a.user, a.sku));
+                for w in widen[at..]
+                    .iter()
+                    .take_while(|w| (w.0, w.1) == (a.user, a.sku))
+                {
+                    a.disabled = Arc::new(a.disabled.intersection(w.2));
+                }
+            }
+            a
+        })
         .collect();
     for s in &b.swaps {
         let origin = |k: SkuIdx| {
@@ -418,6 +457,10 @@ pub fn apply(t: &Tenant, o: &Outcome, b: &Bridge) -> Tenant {
         };
         let swapped = |k: &SkuIdx| s.remove.contains(k) || s.add.iter().any(|(a, _)| a == k);
         for (_, k, d) in s.pins.iter().filter(|(_, k, _)| !swapped(k)) {
+            // A direct copy already there was widened above.
+            if s.widened.contains(k) {
+                continue;
+            }
             let from = t
                 .user_assignments(s.user)
                 .find(|(_, a)| a.sku == *k && matches!(a.source, Source::Group(_)))

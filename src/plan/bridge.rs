@@ -69,12 +69,21 @@ pub fn replay(t: &Tenant, o: &Outcome, b: &Bridge) -> Result<usize> {
             skus.sort_unstable();
             skus.dedup();
 
+            // The pin as the script makes it: a direct copy of the SKU with the group's plans,
+            // or, where the user holds the SKU directly already, that copy widened to them.
             for (_, sku, disabled) in &s.pins {
-                held.push(Held {
-                    sku: *sku,
-                    source: Source::Direct,
-                    plans: t.enabled(*sku, disabled),
-                });
+                let plans = t.enabled(*sku, disabled);
+                match held
+                    .iter_mut()
+                    .find(|h| h.source == Source::Direct && h.sku == *sku)
+                {
+                    Some(h) => h.plans.union_with(&plans),
+                    None => held.push(Held {
+                        sku: *sku,
+                        source: Source::Direct,
+                        plans,
+                    }),
+                }
             }
             let pinned = effective(&held);
             held.retain(|h| !matches!(h.source, Source::Group(k) if s.leave.contains(&k)));

@@ -38,7 +38,11 @@ fn skus(t: &Tenant, list: impl Iterator<Item = SkuIdx> + Clone) -> (String, Stri
 pub fn steps(t: &Tenant, s: &Swap) -> String {
     let mut v = Vec::new();
     if !s.pins.is_empty() {
-        v.push("pin direct copy".to_string());
+        v.push(if s.widened.is_empty() {
+            "pin direct copy".to_string()
+        } else {
+            "pin by widening the direct copy".to_string()
+        });
         for g in &s.leave {
             v.push(format!("leave {}", t.group_label(*g)));
         }

@@ -107,6 +107,27 @@ fn a_group_e1_is_pinned_then_left_then_swapped() {
     );
 }
 
+/// Issue #26 item 1: ann holds K directly with FORMS disabled and K again from Kiosk with
+/// FORMS enabled. The pin cannot make a second direct copy: it widens ann's own to what Kiosk
+/// gave, so leaving Kiosk takes FORMS away from nobody — and the script makes that very step
+/// (it used to skip the pin whenever a direct copy existed).
+#[test]
+fn a_pin_widens_a_direct_copy_of_the_same_sku() {
+    let out = check("direct-copy-widened-by-pin");
+    let rows = read_csv(&out.join("bridge.csv"));
+    assert_eq!(
+        rows[0]["steps"],
+        "pin by widening the direct copy; leave Kiosk; swap; reprocess"
+    );
+    assert!(rows.iter().any(|r| r["replacedPlan"] == "FORMS_PLAN_E1"));
+    let script = std::fs::read_to_string(out.join("scripts/bridge.ps1")).unwrap();
+    // The pin is never skipped for a direct copy: it is widened, and the wait checks the
+    // widened copy disables nothing the group enabled.
+    assert!(script.contains("if ($direct.Count -gt 0) { $disabled = @(Get-Disabled $direct[0] | Where-Object { @($p.Disabled) -contains $_ }) }"));
+    assert!(script.contains("@($u.Pins | Where-Object { -not (Test-Pinned $s $_) }).Count -eq 0"));
+    assert!(!script.contains("Where-Object { @(Get-From $states $_.Sku '').Count -eq 0 }"));
+}
+
 #[test]
 fn a_removed_plan_without_counterpart_stays_conflict() {
     let out = check("removed-plan-without-counterpart");
@@ -132,6 +153,7 @@ fn every_bridge_fixture_has_a_test() {
     assert_eq!(
         dirs,
         [
+            "direct-copy-widened-by-pin",
             "direct-e1-group-e3",
             "group-e1-pinned-first",
             "removed-plan-without-counterpart",

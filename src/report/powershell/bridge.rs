@@ -35,7 +35,9 @@ function Wait-States([string]$UserId, [scriptblock]$Test) {
     }
 }
 
-function Get-Disabled($State) { return ,@($State['disabledPlans'] | ForEach-Object { [string]$_ } | Sort-Object) }
+# These return their items one by one (never `,@(…)`): callers collect them with @(…) or
+# filter them in a pipeline, item by item.
+function Get-Disabled($State) { return @($State['disabledPlans'] | ForEach-Object { [string]$_ } | Sort-Object) }
 
 function Test-SamePlans($State, [string[]]$Disabled) {
     $live = @(Get-Disabled $State)
@@ -44,8 +46,19 @@ function Test-SamePlans($State, [string[]]$Disabled) {
 }
 
 function Get-From($States, [string]$Sku, [string]$Group) {
-    if ($Group) { return ,@($States | Where-Object { [string]$_['assignedByGroup'] -eq $Group -and [string]$_['skuId'] -eq $Sku }) }
-    return ,@($States | Where-Object { -not $_['assignedByGroup'] -and [string]$_['skuId'] -eq $Sku })
+    if ($Group) { return @($States | Where-Object { [string]$_['assignedByGroup'] -eq $Group -and [string]$_['skuId'] -eq $Sku }) }
+    return @($States | Where-Object { -not $_['assignedByGroup'] -and [string]$_['skuId'] -eq $Sku })
+}
+
+# A pin holds when a direct copy of its SKU is Active and disables nothing the group's copy
+# enabled: a copy made by the pin, or the user's own direct copy widened to it.
+function Test-Pinned($States, $Pin) {
+    foreach ($d in @(Get-From $States $Pin.Sku '')) {
+        if (-not (Test-Healthy $d)) { continue }
+        $more = @(Get-Disabled $d | Where-Object { @($Pin.Disabled) -notcontains $_ })
+        if ($more.Count -eq 0) { return $true }
+    }
+    return $false
 }
 
 function Test-Swapped($States, $U) {
@@ -77,6 +90,8 @@ foreach ($u in $Users) {
     foreach ($e in $u.Expect) {
         $found = @(Get-From $states $e.Sku $e.Group | Where-Object { Test-SamePlans $_ $e.Disabled })
         if ($found.Count -eq 0 -and $e.Group) { $found = @(Get-From $states $e.Sku '' | Where-Object { Test-SamePlans $_ $e.Disabled }) }
+        # A direct copy an earlier run widened for a pin of the same SKU.
+        if ($found.Count -eq 0 -and -not $e.Group) { $found = @($u.Pins | Where-Object { $_.Sku -eq $e.Sku -and (Test-Pinned $states $_) }) }
         if ($found.Count -eq 0) { $reason = ('the user no longer holds SKU {0} as planned' -f $e.Sku); break }
     }
     if ($reason) { Skip $u $reason $before; continue }
@@ -88,14 +103,23 @@ foreach ($u in $Users) {
         continue
     }
     # 1. Pin each license of a group the user leaves as a direct copy: same SKU, no new seat.
-    $pin = @($u.Pins | Where-Object { @(Get-From $states $_.Sku '').Count -eq 0 } | ForEach-Object { @{ skuId = $_.Sku; disabledPlans = @($_.Disabled) } })
+    # Where the user holds the SKU directly already, that copy is widened to what the group
+    # gave (the SKU re-added with only the plans both copies disable): leaving the group then
+    # takes nothing away. Never skipped: the step the replay checked is the step made here.
+    $pin = @(foreach ($p in $u.Pins) {
+        if (Test-Pinned $states $p) { continue }
+        $direct = @(Get-From $states $p.Sku '')
+        $disabled = @($p.Disabled)
+        if ($direct.Count -gt 0) { $disabled = @(Get-Disabled $direct[0] | Where-Object { @($p.Disabled) -contains $_ }) }
+        @{ skuId = $p.Sku; disabledPlans = $disabled }
+    })
     if ($pin.Count -gt 0) {
         $call = Invoke-Graph 'POST' ('/v1.0/users/{0}/assignLicense' -f $u.Id) @{ addLicenses = $pin; removeLicenses = @() }
         if (-not $call.TimedOut -and ($call.Status -lt 200 -or $call.Status -ge 300)) { Skip $u ('pinning failed: HTTP {0}' -f $call.Status) $before; continue }
         Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'pin'; outcome = 'done'; add = $pin }
     }
     if ($u.Pins.Count -gt 0) {
-        $pinned = Wait-States $u.Id { param($s) @($u.Pins | Where-Object { @(Get-From $s $_.Sku '' | Where-Object { Test-Healthy $_ }).Count -eq 0 }).Count -eq 0 }
+        $pinned = Wait-States $u.Id { param($s) @($u.Pins | Where-Object { -not (Test-Pinned $s $_) }).Count -eq 0 }
         if ($null -eq $pinned) { Skip $u 'the pinned copies are not Active yet: run the bridge again later' $before; continue }
     }
     # 2. Leave the conflicting groups; their licenses go once Entra processes the change.
