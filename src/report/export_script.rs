@@ -29,7 +29,8 @@ const SCRIPT: &str = r#"<#
 #Requires -Modules Microsoft.Graph.Authentication
 [CmdletBinding()]
 param(
-    [string]$OutDir = ('licshift-snapshot-{0:yyyyMMdd-HHmmss}' -f (Get-Date).ToUniversalTime()),
+    # The invariant culture: under th-TH the current one writes the Buddhist year (2569).
+    [string]$OutDir = ('licshift-snapshot-' + (Get-Date).ToUniversalTime().ToString('yyyyMMdd-HHmmss', [Globalization.CultureInfo]::InvariantCulture)),
     [string]$TenantId = '',
     [int]$MaxAttempts = 8
 )
@@ -159,7 +160,7 @@ $readme = @(
     ('Tenant:   {0}' -f $context.TenantId),
     ('Account:  {0}' -f $context.Account),
     ('Started:  {0:u}' -f $started),
-    ('Finished: {0:u}' -f (Get-Date).ToUniversalTime()),
+    ('Finished: ' + (Get-Date).ToUniversalTime().ToString('u', [Globalization.CultureInfo]::InvariantCulture)),
     ('Groups whose members were saved: {0}' -f $licensedGroups.Count),
     'Files: subscribedSkus.json, users.json, groups.json, members.json, organization.json.',
     'Next: licshift inspect this folder; add templates.csv with the proposed template lines; licshift plan.'

@@ -34,6 +34,8 @@ mod props;
 mod review;
 /// The engine's verdicts on one small snapshot per Entra rule.
 mod scenarios;
+/// The known PowerShell pitfalls, looked for on every script's tree.
+mod script_lint;
 /// Every PowerShell script licshift writes, parsed by tree-sitter.
 mod scripts;
 /// Large files streamed instead of read whole: the same outputs and diagnostics.

@@ -262,7 +262,7 @@ fn contoso_scripts(test: &str) -> Vec<(String, String)> {
 fn every_script_checks_tenant_and_scopes_logs_as_json_lines_and_retries() {
     for (name, s) in contoso_scripts("contoso-runtime") {
         assert!(
-            s.contains("#Requires -Modules Microsoft.Graph.Authentication"),
+            s.contains("#Requires -Modules @{ ModuleName = 'Microsoft.Graph.Authentication'; ModuleVersion = '2.0.0' }"),
             "{name}"
         );
         assert!(
@@ -310,7 +310,30 @@ fn every_script_checks_tenant_and_scopes_logs_as_json_lines_and_retries() {
             "{name}"
         );
         assert!(s.contains("$headers.ContainsKey('Retry-After')"), "{name}");
-        assert!(s.contains("if ($Method -ne 'GET' -and $timedOut) { return @{ Status = $status; Body = $response; TimedOut = $true } }"), "{name}");
+        assert!(
+            s.contains("if ($Method -ne 'GET' -and $answer.TimedOut) { return $answer }"),
+            "{name}"
+        );
+        // No pause after the last try; an exception's message kept, and a run of them stops
+        // the script instead of trying every user (issue #27 item 6).
+        assert!(
+            s.contains("if ($attempt -ge $MaxAttempts) { return $answer }"),
+            "{name}"
+        );
+        assert!(
+            s.contains("$failure = [string]$_.Exception.Message"),
+            "{name}"
+        );
+        assert!(
+            s.contains("if ($script:Failures -ge $MaxFailures) {"),
+            "{name}"
+        );
+        // Paths resolved once, against the current location (item 3).
+        assert!(
+            s.contains("$PSCmdlet.GetUnresolvedProviderPathFromPSPath($Path)"),
+            "{name}"
+        );
+        assert!(s.contains("$RunDir = Resolve-RunPath $RunDir"), "{name}");
         assert!(s.contains("SkipHttpErrorCheck = $true; StatusCodeVariable = 'status'; ResponseHeadersVariable = 'headers'"), "{name}");
     }
 }
@@ -426,6 +449,10 @@ fn groups_are_addressed_by_id_and_new_ones_by_what_prepare_recorded() {
     // Then the processing state is polled and the checkpoint named.
     assert!(prepare.contains("licenseProcessingState") && prepare.contains("--stage prepare"));
     let rollback = text("scripts/prepare-rollback.ps1");
+    // Records without an outcome (the header) are passed over before StrictMode reads one.
+    assert!(rollback.contains(
+        "if ($names -notcontains 'outcome' -or $names -notcontains 'action') { continue }"
+    ));
     assert!(rollback.contains("if ($rec.outcome -eq 'done' -and @('create', 'add', 'assign') -contains $rec.action) { $added += $rec }"));
     assert!(rollback.contains("[array]::Reverse($added)"));
 }
@@ -442,7 +469,8 @@ fn a_rollback_restores_what_the_log_says_and_tries_every_user() {
             "{name}"
         );
         // From the wave's log: the live state before each removal that was done.
-        assert!(s.contains("if ($rec.type -eq 'user' -and $rec.action -eq 'remove' -and $rec.outcome -eq 'done') { $restore[[string]$rec.userId] = $rec }"), "{name}");
+        // `failed` too: a timed-out write may have applied; what is missing live is restored.
+        assert!(s.contains("if ($rec.type -eq 'user' -and $rec.action -eq 'remove' -and @('done', 'failed') -contains $rec.outcome) { $restore[[string]$rec.userId] = $rec }"), "{name}");
         assert!(s.contains("$add += @{ skuId = [string]$b.skuId; disabledPlans = @($b.disabledPlans | ForEach-Object { [string]$_ }) }"), "{name}");
         // No user data of its own: nothing from the snapshot to be stale.
         assert!(

@@ -73,13 +73,23 @@ function Skip($U, [string]$Reason, $Before) {
     Write-Record @{ type = 'user'; userId = $U.Id; upn = $U.Upn; action = 'none'; outcome = 'skipped'; reason = $Reason; before = $Before }
 }
 
-$done = 0; $skipped = 0; $would = 0
+$done = 0; $skipped = 0; $would = 0; $failed = 0
 foreach ($u in $Users) {
     $states = Get-LiveStates $u.Id
-    if ($null -eq $states) { Skip $u 'cannot read the user' @(); continue }
+    if ($null -eq $states) { Skip $u ('cannot read the user: {0}' -f $script:LastRead) @(); continue }
     $before = @($states | Where-Object { $u.Remove -contains [string]$_['skuId'] -or $u.Leave -contains [string]$_['assignedByGroup'] } | ForEach-Object {
         @{ skuId = [string]$_['skuId']; group = [string]$_['assignedByGroup']; disabledPlans = @(Get-Disabled $_); state = [string]$_['state'] } })
     if (Test-Swapped $states $u) {
+        # Swapped by an earlier run whose reprocessing failed: a state still in error is
+        # reprocessed again.
+        if (@($states | Where-Object { -not (Test-Healthy $_) }).Count -gt 0 -and -not $DryRun) {
+            $re = Invoke-Graph 'POST' ('/v1.0/users/{0}/reprocessLicenseAssignment' -f $u.Id) @{}
+            if ($re.Status -lt 200 -or $re.Status -ge 300) {
+                $failed++
+                Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'reprocess'; outcome = 'failed'; reason = ('swapped already; reprocessing failed: {0}' -f (Get-Why $re)) }
+                continue
+            }
+        }
         $done++
         Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'none'; outcome = 'done'; reason = 'already swapped' }
         continue
@@ -143,15 +153,21 @@ foreach ($u in $Users) {
     }
     if (-not $ok) { Skip $u ('the swap failed: HTTP {0}' -f $call.Status) $before; continue }
     $addedSkus = @($u.Add | ForEach-Object { $_.Sku } | Where-Object { $held -notcontains $_ })
-    # 4. The group's assignment failed on the conflict: have Entra process it again now.
-    $re = Invoke-Graph 'POST' ('/v1.0/users/{0}/reprocessLicenseAssignment' -f $u.Id)
+    # 4. The group's assignment failed on the conflict: have Entra process it again now. The
+    # action takes an empty JSON body (Invoke-MgGraphRequest refuses a POST without one).
+    $re = Invoke-Graph 'POST' ('/v1.0/users/{0}/reprocessLicenseAssignment' -f $u.Id) @{}
+    if ($re.Status -lt 200 -or $re.Status -ge 300) {
+        $failed++
+        Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'swap'; outcome = 'failed'; before = $before; added = $addedSkus; left = @($u.Leave); requestId = $call.RequestId; reason = ('swapped, but reprocessing failed: {0}; run the bridge again' -f (Get-Why $re)) }
+        continue
+    }
     $done++
-    Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'swap'; outcome = 'done'; before = $before; added = $addedSkus; left = @($u.Leave); reprocess = $re.Status }
+    Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'swap'; outcome = 'done'; before = $before; added = $addedSkus; left = @($u.Leave); requestId = $call.RequestId; reprocess = $re.Status }
 }
-Write-Record @{ type = 'summary'; done = $done; skipped = $skipped; would = $would }
+Write-Record @{ type = 'summary'; done = $done; skipped = $skipped; failed = $failed; would = $would }
 if ($DryRun) { Write-Host ('would swap {0} users' -f $would) }
-Write-Host ('{0}: {1} users done, {2} skipped (see {3})' -f $Stage, $done, $skipped, $LogPath)
-if ($skipped -gt 0) { exit 1 }
+Write-Host ('{0}: {1} users done, {2} skipped, {3} failed (see {4})' -f $Stage, $done, $skipped, $failed, $LogPath)
+if ($skipped -gt 0 -or $failed -gt 0) { exit 1 }
 exit 0
 "#;
 
@@ -285,17 +301,22 @@ pub fn bridge_script(
 }
 
 const ROLLBACK: &str = r#"
+$FromLog = Resolve-RunPath $FromLog
 if (-not $FromLog) { $FromLog = Join-Path $RunDir 'bridge.log.jsonl' }
 if (-not (Test-Path -LiteralPath $FromLog)) { Stop-Preflight ('{0} is missing: the bridge did not run here, or pass -FromLog' -f $FromLog) }
 
-# What the bridge really did: each user's last swap that came out done, with the live state
-# the bridge read before it.
+# What the bridge really did: each user's last swap that came out done (or done but not
+# reprocessed), with the live state the bridge read before it. A line cut short is passed over.
 $restore = [ordered]@{}
+$unreadable = 0
 foreach ($line in [System.IO.File]::ReadAllLines($FromLog, $utf8)) {
     if (-not $line.Trim()) { continue }
-    $rec = $line | ConvertFrom-Json
-    if ($rec.type -eq 'user' -and $rec.action -eq 'swap' -and $rec.outcome -eq 'done') { $restore[[string]$rec.userId] = $rec }
+    try { $rec = $line | ConvertFrom-Json } catch { $unreadable++; continue }
+    $names = @($rec.PSObject.Properties | ForEach-Object { $_.Name })
+    if ($names -notcontains 'action' -or $names -notcontains 'before') { continue }
+    if ($rec.type -eq 'user' -and $rec.action -eq 'swap' -and @('done', 'failed') -contains $rec.outcome) { $restore[[string]$rec.userId] = $rec }
 }
+if ($unreadable -gt 0) { Write-Host ('{0} lines of {1} could not be read (cut short?) and were passed over' -f $unreadable, $FromLog) }
 
 $done = 0; $failed = 0; $would = 0
 foreach ($userId in @($restore.Keys)) {
@@ -317,9 +338,11 @@ foreach ($userId in @($restore.Keys)) {
         # Back into the groups the user left; once the group licenses them again, the direct
         # copy restored above goes.
         foreach ($g in @($rec.left)) {
-            $body = @{ '@odata.id' = ('https://graph.microsoft.com/v1.0/directoryObjects/{0}' -f $userId) }
+            $body = @{ '@odata.id' = ('{0}/v1.0/directoryObjects/{1}' -f $GraphHost, $userId) }
             $join = Invoke-Graph 'POST' ('/v1.0/groups/{0}/members/$ref' -f $g) $body
-            if ($join.Status -ne 400 -and ($join.Status -lt 200 -or $join.Status -ge 300)) { throw ('rejoining group {0} failed: HTTP {1}' -f $g, $join.Status) }
+            # 400 is "already a member" only when Graph says so.
+            $member = ($join.Status -eq 400 -and $join.Error -like '*already exist*')
+            if (-not $member -and ($join.Status -lt 200 -or $join.Status -ge 300)) { throw ('rejoining group {0} failed: {1}' -f $g, (Get-Why $join)) }
         }
         # A SKU the user also held directly before keeps its direct assignment.
         $direct = @(@($rec.before) | Where-Object { -not [string]$_.group } | ForEach-Object { [string]$_.skuId })

@@ -90,8 +90,22 @@ foreach ($g in $NewGroups) {
 foreach ($m in $Members) {
     if (-not $ids.ContainsKey($m.Group)) { continue }
     $gid = $ids[$m.Group]
-    $current = @{}
-    foreach ($x in (Get-GraphAll ('/v1.0/groups/{0}/members?$select=id&$top=999' -f $gid))) { $current[[string]$x['id']] = $true }
+    # A group created a moment ago may answer 404 until it has replicated: asked again.
+    $current = $null
+    for ($try = 1; $try -le 6 -and $null -eq $current; $try++) {
+        try {
+            $found = @{}
+            foreach ($x in (Get-GraphAll ('/v1.0/groups/{0}/members?$select=id&$top=999' -f $gid))) { $found[[string]$x['id']] = $true }
+            $current = $found
+        } catch {
+            if ($try -lt 6) { Start-Sleep -Seconds 10 }
+        }
+    }
+    if ($null -eq $current) {
+        $problems++
+        Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'none'; outcome = 'failed'; reason = 'cannot read the group''s members' }
+        continue
+    }
     $add = @($m.Users | Where-Object { -not $current.ContainsKey($_) })
     Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'none'; outcome = 'done'; already = ($m.Users.Count - $add.Count) }
     for ($i = 0; $i -lt $add.Count; $i += 20) {
@@ -100,13 +114,29 @@ foreach ($m in $Members) {
             Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'add'; outcome = 'whatif'; users = $batch }
             continue
         }
-        $binds = @($batch | ForEach-Object { 'https://graph.microsoft.com/v1.0/directoryObjects/' + $_ })
+        $binds = @($batch | ForEach-Object { $GraphHost + '/v1.0/directoryObjects/' + $_ })
         $call = Invoke-Graph 'PATCH' ('/v1.0/groups/{0}' -f $gid) @{ 'members@odata.bind' = $binds }
         if ($call.Status -ge 200 -and $call.Status -lt 300) {
-            Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'add'; outcome = 'done'; users = $batch }
+            Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'add'; outcome = 'done'; users = $batch; requestId = $call.RequestId }
+        } elseif ($batch.Count -gt 1 -and @(400, 404) -contains $call.Status) {
+            # One member deleted since the snapshot fails the whole batch, on every re-run:
+            # each is added alone, and the one that is gone is said.
+            foreach ($one in $batch) {
+                $c1 = Invoke-Graph 'POST' ('/v1.0/groups/{0}/members/$ref' -f $gid) @{ '@odata.id' = ($GraphHost + '/v1.0/directoryObjects/' + $one) }
+                if ($c1.Status -ge 200 -and $c1.Status -lt 300) {
+                    Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'add'; outcome = 'done'; users = @($one); requestId = $c1.RequestId }
+                } elseif ($c1.Status -eq 404) {
+                    Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'none'; outcome = 'gone'; users = @($one); reason = 'the user no longer exists' }
+                } elseif ($c1.Status -eq 400 -and $c1.Error -like '*already exist*') {
+                    Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'none'; outcome = 'done'; users = @($one); reason = 'a member already' }
+                } else {
+                    $problems++
+                    Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'add'; outcome = 'failed'; users = @($one); reason = (Get-Why $c1) }
+                }
+            }
         } else {
             $problems++
-            Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'add'; outcome = 'failed'; users = $batch; reason = ('HTTP {0}' -f $call.Status) }
+            Write-Record @{ type = 'members'; groupId = $gid; key = $m.Group; action = 'add'; outcome = 'failed'; users = $batch; reason = (Get-Why $call) }
         }
     }
 }
@@ -263,15 +293,29 @@ pub fn prepare_script(
 }
 
 const ROLLBACK: &str = r#"
+$FromLog = Resolve-RunPath $FromLog
 if (-not $FromLog) { $FromLog = Join-Path $RunDir 'prepare.log.jsonl' }
 if (-not (Test-Path -LiteralPath $FromLog)) { Stop-Preflight ('{0} is missing: prepare did not run here, or pass -FromLog' -f $FromLog) }
-# Only what prepare's log says it added, undone last first.
+# While any wave's removals stand, users depend on what prepare gave: undoing it would strip them.
+foreach ($wave in @(Get-ChildItem -LiteralPath $RunDir -Filter 'wave-*.log.jsonl' -ErrorAction SilentlyContinue | Where-Object { $_.Name -notlike '*-rollback.log.jsonl' })) {
+    $removed = @([System.IO.File]::ReadAllLines($wave.FullName, $utf8) | Where-Object { $_ -like '*"action":"remove"*' -and $_ -like '*"outcome":"done"*' }).Count
+    $back = Join-Path $RunDir ($wave.BaseName -replace '\.log$', '' ) 
+    $rolledBack = Test-Path -LiteralPath ($back + '-rollback.log.jsonl')
+    if ($removed -gt 0 -and -not $rolledBack) { Stop-Preflight ('{0} removed direct assignments that the groups now cover: roll that wave back first' -f $wave.Name) }
+}
+# Only what prepare's log says it added, undone last first. Records are read by their fields'
+# presence (the header has no action or outcome: StrictMode would throw on reading one); a
+# line cut short is passed over and said.
 $added = @()
+$unreadable = 0
 foreach ($line in [System.IO.File]::ReadAllLines($FromLog, $utf8)) {
     if (-not $line.Trim()) { continue }
-    $rec = $line | ConvertFrom-Json
+    try { $rec = $line | ConvertFrom-Json } catch { $unreadable++; continue }
+    $names = @($rec.PSObject.Properties | ForEach-Object { $_.Name })
+    if ($names -notcontains 'outcome' -or $names -notcontains 'action') { continue }
     if ($rec.outcome -eq 'done' -and @('create', 'add', 'assign') -contains $rec.action) { $added += $rec }
 }
+if ($unreadable -gt 0) { Write-Host ('{0} lines of {1} could not be read (cut short?) and were passed over' -f $unreadable, $FromLog) }
 [array]::Reverse($added)
 $done = 0; $failed = 0; $would = 0
 foreach ($rec in $added) {
@@ -280,7 +324,7 @@ foreach ($rec in $added) {
         $what = ''
         $calls = @()
         switch ($rec.action) {
-            'assign' { $what = 'remove the group license ' + $rec.skuId; $calls = @(@('POST', ('/v1.0/groups/{0}/assignLicense' -f $rec.groupId), @{ addLicenses = @(); removeLicenses = @([string]$rec.skuId) })) }
+            'assign' { $what = 'remove the group license ' + $rec.skuId; $calls = @(,@('POST', ('/v1.0/groups/{0}/assignLicense' -f $rec.groupId), @{ addLicenses = @(); removeLicenses = @([string]$rec.skuId) })) }
             'add' { $what = 'remove {0} members' -f @($rec.users).Count; $calls = @(@($rec.users) | ForEach-Object { ,@('DELETE', ('/v1.0/groups/{0}/members/{1}/$ref' -f $rec.groupId, $_), $null) }) }
             'create' { $what = 'delete the group'; $calls = @(,@('DELETE', ('/v1.0/groups/{0}' -f $rec.groupId), $null)) }
         }
@@ -292,8 +336,13 @@ foreach ($rec in $added) {
         $bad = @()
         foreach ($c in $calls) {
             $r = Invoke-Graph $c[0] $c[1] $c[2]
-            # 404: already gone.
-            if (($r.Status -lt 200 -or $r.Status -ge 300) -and $r.Status -ne 404) { $bad += ('{0} {1}: HTTP {2}' -f $c[0], $c[1], $r.Status) }
+            # 404: already gone. A license already removed is refused with 400 on a re-run:
+            # done too, once a read shows the group no longer assigns it.
+            if ($r.Status -eq 400 -and $rec.action -eq 'assign') {
+                $g = Invoke-Graph 'GET' ('/v1.0/groups/{0}?$select=id,assignedLicenses' -f $rec.groupId)
+                if ($g.Status -eq 200 -and @($g.Body['assignedLicenses'] | Where-Object { [string]$_['skuId'] -eq [string]$rec.skuId }).Count -eq 0) { continue }
+            }
+            if (($r.Status -lt 200 -or $r.Status -ge 300) -and $r.Status -ne 404) { $bad += ('{0} {1}: {2}' -f $c[0], $c[1], (Get-Why $r)) }
         }
         if ($bad.Count -gt 0) { throw ($bad -join '; ') }
         $done++

@@ -1,5 +1,7 @@
 #Requires -Version 5.1
-#Requires -Modules Microsoft.Graph.Authentication
+# 2.x: the version whose Invoke-MgGraphRequest has -SkipHttpErrorCheck, -StatusCodeVariable and
+# -ResponseHeadersVariable, which every call below passes.
+#Requires -Modules @{ ModuleName = 'Microsoft.Graph.Authentication'; ModuleVersion = '2.0.0' }
 [CmdletBinding(SupportsShouldProcess = $true)]
 param(
     # Where the run's files go: the logs, and the ids of the groups prepare created.
@@ -19,6 +21,14 @@ $NeedScopes = @(__SCOPES__)
 
 $utf8 = New-Object System.Text.UTF8Encoding($false)
 $DryRun = [bool]$WhatIfPreference
+# Every path is resolved once, against the current location: .NET file calls resolve a
+# relative path against the process's directory, Test-Path against $PWD — two folders.
+function Resolve-RunPath([string]$Path) {
+    if (-not $Path) { return '' }
+    return $PSCmdlet.GetUnresolvedProviderPathFromPSPath($Path)
+}
+$RunDir = Resolve-RunPath $RunDir
+$LogPath = Resolve-RunPath $LogPath
 if (-not $RunDir) { $RunDir = Join-Path (Split-Path -Parent $PSScriptRoot) 'run' }
 # A .NET call, not a cmdlet: -WhatIf would skip a cmdlet, and the dry run logs into this folder.
 [void][System.IO.Directory]::CreateDirectory($RunDir)
@@ -39,16 +49,26 @@ function Stop-Preflight([string]$Why) {
     exit 2
 }
 
+# Calls in a row that ended in an exception, not an HTTP answer (an expired token, a parameter
+# the installed module lacks): past $MaxFailures the run stops instead of trying every user.
+$script:Failures = 0
+$MaxFailures = 3
+
 # One Graph call. 429 and 503 are retried after Retry-After (or a growing pause), a bounded
-# number of times; so are a GET's 504 and dropped connections. A write that timed out (504, or
-# no answer) is not repeated: Graph may have applied it, so the caller reads it back.
+# number of times; so are a GET's 504 and dropped connections, with no pause after the last
+# try. A write that timed out (504, or no answer) is not repeated: Graph may have applied it,
+# so the caller reads it back. The answer carries Graph's request-id and error code and
+# message, or the exception's message, for the log.
 function Invoke-Graph([string]$Method, [string]$Uri, $Body = $null) {
     $status = 0
     $response = $null
+    $failure = ''
+    $headers = $null
     for ($attempt = 1; $attempt -le $MaxAttempts; $attempt++) {
         $status = 0
         $headers = $null
         $response = $null
+        $failure = ''
         $call = @{ Method = $Method; Uri = $Uri; OutputType = 'HashTable'; SkipHttpErrorCheck = $true; StatusCodeVariable = 'status'; ResponseHeadersVariable = 'headers' }
         if ($null -ne $Body) {
             $call['Body'] = ConvertTo-Json -InputObject $Body -Compress -Depth 8
@@ -58,20 +78,48 @@ function Invoke-Graph([string]$Method, [string]$Uri, $Body = $null) {
             $response = Invoke-MgGraphRequest @call
         } catch {
             $status = 0
+            $failure = [string]$_.Exception.Message
         }
-        if ($status -ge 200 -and $status -lt 300) { return @{ Status = $status; Body = $response; TimedOut = $false } }
-        $timedOut = ($status -eq 0 -or $status -eq 504)
-        if ($Method -ne 'GET' -and $timedOut) { return @{ Status = $status; Body = $response; TimedOut = $true } }
-        if (@(0, 429, 503, 504) -notcontains $status) { return @{ Status = $status; Body = $response; TimedOut = $false } }
+        if ($failure) {
+            $script:Failures++
+            if ($script:Failures -ge $MaxFailures) {
+                Write-Record @{ type = 'stopped'; outcome = 'failed'; reason = ('{0} calls in a row failed without an answer; the last: {1} {2}: {3}' -f $script:Failures, $Method, $Uri, $failure) }
+                Write-Host ('stopped: {0} calls in a row failed without an answer (last: {1})' -f $script:Failures, $failure)
+                exit 2
+            }
+        } else {
+            $script:Failures = 0
+        }
+        $answer = @{ Status = $status; Body = $response; TimedOut = $false; Failure = $failure; RequestId = ''; Error = '' }
+        if ($headers -and $headers.ContainsKey('request-id')) { $answer.RequestId = [string]@($headers['request-id'])[0] }
+        if ($response -is [System.Collections.IDictionary] -and $response.ContainsKey('error')) {
+            $e = $response['error']
+            if ($e -is [System.Collections.IDictionary]) { $answer.Error = ('{0}: {1}' -f [string]$e['code'], [string]$e['message']) }
+        }
+        if ($status -ge 200 -and $status -lt 300) { return $answer }
+        $answer.TimedOut = ($status -eq 0 -or $status -eq 504)
+        if ($Method -ne 'GET' -and $answer.TimedOut) { return $answer }
+        if (@(0, 429, 503, 504) -notcontains $status) { return $answer }
+        if ($attempt -ge $MaxAttempts) { return $answer }
         $wait = [math]::Min(120, [math]::Pow(2, $attempt))
         if ($headers -and $headers.ContainsKey('Retry-After')) {
             $after = 0
             if ([int]::TryParse([string]@($headers['Retry-After'])[0], [ref]$after)) { $wait = $after }
         }
-        Write-Host ('{0} {1}: HTTP {2}, attempt {3} of {4}; waiting {5} s' -f $Method, $Uri, $status, $attempt, $MaxAttempts, $wait)
+        Write-Host ('{0} {1}: HTTP {2}{3}, attempt {4} of {5}; waiting {6} s' -f $Method, $Uri, $status, $(if ($failure) { ' (' + $failure + ')' } else { '' }), $attempt, $MaxAttempts, $wait)
         Start-Sleep -Seconds $wait
     }
-    return @{ Status = $status; Body = $response; TimedOut = ($status -eq 0 -or $status -eq 504) }
+    return $answer
+}
+
+# What the log records of an answer that was not a success: the status, Graph's request-id and
+# error, or the exception.
+function Get-Why($Answer) {
+    $why = 'HTTP {0}' -f $Answer.Status
+    if ($Answer.Error) { $why += ' ' + $Answer.Error }
+    if ($Answer.Failure) { $why += ' (' + $Answer.Failure + ')' }
+    if ($Answer.RequestId) { $why += ' request-id ' + $Answer.RequestId }
+    return $why
 }
 
 # Every page of a collection.
@@ -87,10 +135,16 @@ function Get-GraphAll([string]$Uri) {
     return ,$items
 }
 
-# The user's license states, live; $null when the user cannot be read.
+# The user's license states, live; $null when the user cannot be read ($script:LastRead says
+# why: 'gone' for a deleted user, 404, else the answer).
+$script:LastRead = ''
 function Get-LiveStates([string]$UserId) {
     $r = Invoke-Graph 'GET' ('/v1.0/users/{0}?$select=id,licenseAssignmentStates' -f $UserId)
-    if ($r.Status -lt 200 -or $r.Status -ge 300) { return $null }
+    if ($r.Status -lt 200 -or $r.Status -ge 300) {
+        $script:LastRead = $(if ($r.Status -eq 404) { 'gone' } else { Get-Why $r })
+        return $null
+    }
+    $script:LastRead = ''
     return ,@($r.Body['licenseAssignmentStates'])
 }
 
@@ -104,6 +158,13 @@ if (-not $context) { Stop-Preflight 'not connected to Microsoft Graph: run Conne
 if ($ExpectedTenant -and [string]$context.TenantId -ne $ExpectedTenant) {
     Stop-Preflight ('connected to tenant {0}, but the plan was made for tenant {1}' -f $context.TenantId, $ExpectedTenant)
 }
+# The Graph host of the connection (national clouds have their own), for the absolute URLs
+# `@odata.id` and `members@odata.bind` take.
+$GraphHost = 'https://graph.microsoft.com'
+try {
+    $environment = Get-MgEnvironment -Name ([string]$context.Environment) -ErrorAction Stop
+    if ($environment -and [string]$environment.GraphEndpoint) { $GraphHost = ([string]$environment.GraphEndpoint).TrimEnd('/') }
+} catch { }
 $granted = @($context.Scopes)
 foreach ($alternatives in $NeedScopes) {
     if (@($alternatives | Where-Object { $granted -contains $_ }).Count -eq 0) {

@@ -55,12 +55,18 @@ function Get-Direct($States, [string]$Sku) {
     return ,@($States | Where-Object { -not $_['assignedByGroup'] -and [string]$_['skuId'] -eq $Sku })
 }
 
-$done = 0; $skipped = 0; $would = 0
+$done = 0; $skipped = 0; $would = 0; $gone = 0
 foreach ($u in $Users) {
     $states = Get-LiveStates $u.Id
     if ($null -eq $states) {
+        # A deleted user is gone, not a failure: nothing of theirs is left to move.
+        if ($script:LastRead -eq 'gone') {
+            $gone++
+            Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'none'; outcome = 'gone'; reason = 'the user no longer exists (404)' }
+            continue
+        }
         $skipped++
-        Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'none'; outcome = 'skipped'; reason = 'cannot read the user' }
+        Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'none'; outcome = 'skipped'; reason = ('cannot read the user: {0}' -f $script:LastRead) }
         continue
     }
     $before = @(); $remove = @(); $reason = $null
@@ -106,15 +112,15 @@ foreach ($u in $Users) {
     }
     if ($ok) {
         $done++
-        Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'remove'; outcome = 'done'; before = $before }
+        Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'remove'; outcome = 'done'; before = $before; requestId = $call.RequestId }
     } else {
         $skipped++
-        Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'remove'; outcome = 'failed'; reason = ('HTTP {0}' -f $call.Status); before = $before }
+        Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'remove'; outcome = 'failed'; reason = (Get-Why $call); before = $before; requestId = $call.RequestId }
     }
 }
-Write-Record @{ type = 'summary'; done = $done; skipped = $skipped; would = $would }
+Write-Record @{ type = 'summary'; done = $done; skipped = $skipped; gone = $gone; would = $would }
 if ($DryRun) { Write-Host ("would remove {0} users' direct assignments" -f $would) }
-Write-Host ('{0}: {1} users done, {2} skipped (see {3})' -f $Stage, $done, $skipped, $LogPath)
+Write-Host ('{0}: {1} users done, {2} skipped, {3} gone (see {4})' -f $Stage, $done, $skipped, $gone, $LogPath)
 if ($skipped -gt 0) { exit 1 }
 exit 0
 "#;
@@ -218,17 +224,24 @@ pub fn wave_script(
 }
 
 const ROLLBACK: &str = r#"
+$FromLog = Resolve-RunPath $FromLog
 if (-not $FromLog) { $FromLog = Join-Path $RunDir '__WAVE__.log.jsonl' }
 if (-not (Test-Path -LiteralPath $FromLog)) { Stop-Preflight ('{0} is missing: nothing of this wave ran here, or pass -FromLog' -f $FromLog) }
 
-# What the wave really removed: each user's last `remove` record that came out done, with the
-# live state the wave read before it (not what the snapshot said).
+# What the wave may have removed: each user's last `remove` record with the live state the wave
+# read before it (not what the snapshot said) — `done`, and `failed` too: a write that timed
+# out, or an SDK retry answered 400 because the license was already gone, may have applied.
+# What is missing live is restored; what is there is left. A line cut short is passed over.
 $restore = [ordered]@{}
+$unreadable = 0
 foreach ($line in [System.IO.File]::ReadAllLines($FromLog, $utf8)) {
     if (-not $line.Trim()) { continue }
-    $rec = $line | ConvertFrom-Json
-    if ($rec.type -eq 'user' -and $rec.action -eq 'remove' -and $rec.outcome -eq 'done') { $restore[[string]$rec.userId] = $rec }
+    try { $rec = $line | ConvertFrom-Json } catch { $unreadable++; continue }
+    $names = @($rec.PSObject.Properties | ForEach-Object { $_.Name })
+    if ($names -notcontains 'action' -or $names -notcontains 'before') { continue }
+    if ($rec.type -eq 'user' -and $rec.action -eq 'remove' -and @('done', 'failed') -contains $rec.outcome) { $restore[[string]$rec.userId] = $rec }
 }
+if ($unreadable -gt 0) { Write-Host ('{0} lines of {1} could not be read (cut short?) and were passed over' -f $unreadable, $FromLog) }
 
 $done = 0; $kept = 0; $failed = 0; $would = 0
 foreach ($userId in @($restore.Keys)) {
@@ -236,7 +249,7 @@ foreach ($userId in @($restore.Keys)) {
     # Every user is tried: one failure is logged, never the end of the rollback.
     try {
         $states = Get-LiveStates $userId
-        if ($null -eq $states) { throw 'cannot read the user' }
+        if ($null -eq $states) { throw ('cannot read the user: {0}' -f $script:LastRead) }
         $add = @()
         foreach ($b in @($rec.before)) {
             $held = @($states | Where-Object { -not $_['assignedByGroup'] -and [string]$_['skuId'] -eq [string]$b.skuId })
@@ -262,7 +275,7 @@ foreach ($userId in @($restore.Keys)) {
                 foreach ($a in $add) { if (@($after | Where-Object { -not $_['assignedByGroup'] -and [string]$_['skuId'] -eq $a.skuId }).Count -eq 0) { $ok = $false } }
             }
         }
-        if (-not $ok) { throw ('HTTP {0}' -f $call.Status) }
+        if (-not $ok) { throw (Get-Why $call) }
         $done++
         Write-Record @{ type = 'user'; userId = $userId; upn = [string]$rec.upn; action = 'restore'; outcome = 'done'; add = $add }
     } catch {
@@ -270,7 +283,7 @@ foreach ($userId in @($restore.Keys)) {
         Write-Record @{ type = 'user'; userId = $userId; upn = [string]$rec.upn; action = 'restore'; outcome = 'failed'; reason = [string]$_.Exception.Message }
     }
 }
-Write-Record @{ type = 'summary'; done = $done; kept = $kept; failed = $failed; would = $would }
+Write-Record @{ type = 'summary'; done = $done; kept = $kept; failed = $failed; would = $would; unreadableLines = $unreadable }
 if ($DryRun) { Write-Host ("would restore {0} users' direct assignments" -f $would) }
 Write-Host ('{0}: {1} restored, {2} held them already, {3} failed (see {4})' -f $Stage, $done, $kept, $failed, $LogPath)
 if ($failed -gt 0) { exit 1 }
