@@ -94,13 +94,17 @@ pub fn run(args: ScriptsArgs, out: &mut dyn Write) -> Result<Ran> {
     }
     let waves_bytes = std::fs::read(&args.waves)
         .map_err(Error::io(format!("reading {}", args.waves.display())))?;
-    let ctx = powershell::ScriptContext::new(
+    // Retry scripts log under the plan's own id, so they run in the plan's run folder.
+    let mut ctx = powershell::ScriptContext::new(
         t,
         &format!(
             "scripts --waves sha256:{}",
             crate::ingest::sha256(&waves_bytes)
         ),
     );
+    if let Some(id) = &manifest.plan_id {
+        ctx.plan_id = id.clone();
+    }
     let cells = powershell::ScriptCells::new(t);
     let retry = next_retry(&args.plan.join("run"));
     let written = crate::publish::atomic_dir(&args.out, args.force, |dir| {

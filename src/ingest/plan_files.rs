@@ -28,6 +28,8 @@ pub struct PlanManifest {
     pub bridge: bool,
     /// Planned with `--rules FILE`: that file, as given.
     pub rules_file: Option<String>,
+    /// The plan's id, as its scripts record it (plans written before it was recorded: none).
+    pub plan_id: Option<String>,
     /// The folder's seal (v2): every file but plan.json and run/, with its digest. `None` for
     /// a v1 plan, which had none.
     pub files: Option<Vec<super::folder::SealedFile>>,
@@ -237,6 +239,8 @@ struct ManifestJson {
     options: serde_json::Value,
     #[serde(default)]
     files: serde_json::Value,
+    #[serde(default, rename = "planId")]
+    plan_id: serde_json::Value,
 }
 
 /// The seal's entries, each checked before anything uses it: a path inside the folder
@@ -359,6 +363,11 @@ fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
         exact: v.simulation["exact"].as_bool().unwrap_or(false),
         bridge: v.options["bridge"].as_bool().unwrap_or(false),
         rules_file: v.options["rules_file"].as_str().map(String::from),
+        plan_id: v
+            .plan_id
+            .as_str()
+            .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(String::from),
         files,
     })
 }

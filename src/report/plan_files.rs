@@ -403,6 +403,9 @@ fn write_plan_json(
     let removals: usize = plan.waves.iter().map(|w| w.removals.len()).sum();
     let head = json!({
         "schema": SCHEMA,
+        // The id every script's log header records: retry scripts carry it too, and a run
+        // folder holding another plan's logs is refused.
+        "planId": powershell::ScriptContext::new(t, &plan.options.identity()).plan_id,
         "tool": {"name": "licshift", "version": env!("CARGO_PKG_VERSION")},
         "inputs": t.inputs,
         "options": plan.options,

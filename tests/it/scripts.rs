@@ -266,7 +266,7 @@ fn every_script_checks_tenant_and_scopes_logs_as_json_lines_and_retries() {
             "{name}"
         );
         assert!(
-            s.contains("[CmdletBinding(SupportsShouldProcess = $true)]"),
+            s.contains("[CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]"),
             "{name}: -WhatIf"
         );
         // The snapshot's tenant (contoso's organization.csv) and the least-privilege scopes.
@@ -397,8 +397,9 @@ fn a_wave_rechecks_live_removes_in_one_call_and_is_safe_to_rerun() {
         );
         // Exit codes: 0 all done, 1 some skipped (2 is the pre-flight's).
         assert!(
-            s.trim_end()
-                .ends_with("if ($skipped -gt 0) { exit 1 }\nexit 0"),
+            s.trim_end().ends_with(
+                "Complete-Run @{ done = $done; skipped = $skipped; gone = $gone; would = $would } $(if ($skipped -gt 0) { 1 } else { 0 })"
+            ),
             "{name}"
         );
     }
@@ -481,8 +482,113 @@ fn a_rollback_restores_what_the_log_says_and_tries_every_user() {
         assert!(s.contains("    } catch {\n        $failed++"), "{name}");
         assert!(
             s.trim_end()
-                .ends_with("if ($failed -gt 0) { exit 1 }\nexit 0"),
+                .ends_with("$(if ($failed -gt 0) { 1 } else { 0 })"),
             "{name}"
         );
     }
+}
+
+/// Issue #27 items 7 and 8, and what an expert expects of scripts that change a tenant, held
+/// against the scripts contoso's plan (with and without --bridge) and export-script write.
+#[test]
+fn scripts_survive_what_a_real_tenant_does_and_ask_once() {
+    let mut all = contoso_scripts("contoso-expert");
+    let bridged = temp_dir("contoso-expert-bridge").join("plan");
+    let o = licshift(&[
+        "plan",
+        "fixtures/contoso",
+        "--out",
+        bridged.to_str().unwrap(),
+        "--bridge",
+        "--rules",
+        "fixtures/bridge/contoso-viva-engage.csv",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for (p, b) in read_tree(&bridged)
+        .into_iter()
+        .filter(|(p, _)| p.contains("bridge"))
+    {
+        if p.ends_with(".ps1") {
+            let t = script_text(&b, &p);
+            all.push((p, t));
+        }
+    }
+    let get = |name: &str| {
+        all.iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .1
+            .clone()
+    };
+    for (name, s) in &all {
+        // One confirmation naming tenant, stage and counts; a lock; another plan's run folder
+        // refused; a machine-readable result; the request-id and Graph's error in the log.
+        assert!(s.contains("if (-not $PSCmdlet.ShouldProcess(('tenant {0} as {1}' -f $context.TenantId, $context.Account), ('licshift {0}: {1}' -f $Stage, '"), "{name}");
+        assert!(s.contains("$ConfirmPreference = 'None'"), "{name}");
+        assert!(
+            s.contains("$lockFile = Join-Path $RunDir ($Stage + '.lock')"),
+            "{name}"
+        );
+        assert!(s.contains("holds the log of another plan"), "{name}");
+        assert!(
+            s.contains("(Join-Path $RunDir ($Stage + '.result.json'))"),
+            "{name}"
+        );
+        assert!(
+            s.contains("$answer.RequestId = [string]@($headers['request-id'])[0]"),
+            "{name}"
+        );
+        assert!(
+            s.contains("$answer.Error = ('{0}: {1}' -f [string]$e['code'], [string]$e['message'])"),
+            "{name}"
+        );
+        // National clouds: the connection's Graph host, never a hard-coded one.
+        assert!(
+            !s.contains("'https://graph.microsoft.com/v1.0/directoryObjects"),
+            "{name}"
+        );
+        assert!(
+            !s.contains("-f $userId) }") || s.contains("$GraphHost"),
+            "{name}"
+        );
+    }
+    let wave = get("scripts/wave-001.ps1");
+    // Item 8: a deleted user is gone, not a failure; the confirmation names the counts.
+    assert!(wave.contains("if ($script:LastRead -eq 'gone') {"));
+    assert!(
+        wave.contains(
+            "licshift {0}: {1}' -f $Stage, 'remove 34 direct license assignments from 25 users'"
+        ),
+        "the pilot's counts"
+    );
+    // Before any removal, each relied-on group is read live: planned SKUs and disabled plans,
+    // processing complete.
+    assert!(wave.contains("$GroupLines = @{"));
+    assert!(wave.contains("is still processing its licenses"));
+    assert!(wave.contains("assigns SKU {1} with other disabled plans than planned"));
+    let prepare = get("scripts/prepare.ps1");
+    // Item 7: a batch refused for one gone member is split; a new group's 404 waited out.
+    assert!(
+        prepare.contains("} elseif ($batch.Count -gt 1 -and @(400, 404) -contains $call.Status) {")
+    );
+    assert!(prepare.contains("outcome = 'gone'; users = @($one)"));
+    assert!(prepare.contains("for ($try = 1; $try -le 6 -and $null -eq $current; $try++) {"));
+    assert!(prepare.contains(
+        "$binds = @($batch | ForEach-Object { $GraphHost + '/v1.0/directoryObjects/' + $_ })"
+    ));
+    let undo = get("scripts/prepare-rollback.ps1");
+    // Refuses while a wave's removals stand; counts an already-removed license as done.
+    assert!(undo.contains("roll that wave back first"));
+    assert!(undo.contains("if ($r.Status -eq 400 -and $rec.action -eq 'assign') {"));
+    assert!(
+        undo.contains("try { $rec = $line | ConvertFrom-Json } catch { $unreadable++; continue }")
+    );
+    let bridge = get("scripts/bridge-rollback.ps1");
+    // Item 8: a 400 is "already a member" only when Graph says so.
+    assert!(bridge
+        .contains("$member = ($join.Status -eq 400 -and $join.Error -like '*already exist*')"));
+    let export = stdout(&licshift(&["export-script"]));
+    assert!(export
+        .contains("ToString('yyyyMMdd-HHmmss', [Globalization.CultureInfo]::InvariantCulture)"));
+    assert!(!export.contains("{0:yyyyMMdd"));
 }

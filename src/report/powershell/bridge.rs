@@ -7,9 +7,11 @@
 //! user's group licenses are reprocessed. Each step is looked for before it is taken, so a
 //! re-run finishes what an earlier run began.
 
-use super::{head, sku_plans, ScriptCells, ScriptContext, READ_USERS, WRITE_LICENSES};
+use super::{
+    head, plan_list, sku_entries, sku_plans, ScriptCells, ScriptContext, READ_USERS, WRITE_LICENSES,
+};
 use crate::engine::bridge::Bridge;
-use crate::model::{Guid, PlanSet, Tenant};
+use crate::model::{Guid, Tenant};
 use crate::report::row::ps_str;
 use std::fmt::Write;
 
@@ -164,39 +166,10 @@ foreach ($u in $Users) {
     $done++
     Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'swap'; outcome = 'done'; before = $before; added = $addedSkus; left = @($u.Leave); requestId = $call.RequestId; reprocess = $re.Status }
 }
-Write-Record @{ type = 'summary'; done = $done; skipped = $skipped; failed = $failed; would = $would }
 if ($DryRun) { Write-Host ('would swap {0} users' -f $would) }
 Write-Host ('{0}: {1} users done, {2} skipped, {3} failed (see {4})' -f $Stage, $done, $skipped, $failed, $LogPath)
-if ($skipped -gt 0 -or $failed -gt 0) { exit 1 }
-exit 0
+Complete-Run @{ done = $done; skipped = $skipped; failed = $failed; would = $would } $(if ($skipped -gt 0 -or $failed -gt 0) { 1 } else { 0 })
 "#;
-
-fn plan_list(out: &mut Vec<u8>, cells: &ScriptCells, set: &PlanSet) {
-    for (k, p) in set.iter().enumerate() {
-        if k > 0 {
-            out.extend_from_slice(b", ");
-        }
-        out.extend_from_slice(&cells.plan[p.ix()]);
-    }
-}
-
-/// `@{ Sku = '…'; Disabled = @('…', …) }, …`: licenses as an assignLicense call lists them.
-fn sku_entries<'a>(
-    out: &mut Vec<u8>,
-    cells: &ScriptCells,
-    items: impl Iterator<Item = (crate::model::SkuIdx, &'a PlanSet)>,
-) {
-    for (j, (sku, disabled)) in items.enumerate() {
-        if j > 0 {
-            out.extend_from_slice(b", ");
-        }
-        out.extend_from_slice(b"@{ Sku = ");
-        out.extend_from_slice(&cells.sku[sku.ix()]);
-        out.extend_from_slice(b"; Disabled = @(");
-        plan_list(out, cells, disabled);
-        out.extend_from_slice(b") }");
-    }
-}
 
 fn guid(out: &mut Vec<u8>, id: Guid) {
     out.push(b'\'');
@@ -242,6 +215,10 @@ pub fn bridge_script(
         ctx,
         &scopes,
         ",\n    [int]$PollSeconds = 600",
+        &format!(
+            "swap the conflicting licenses of {} users for their groups licenses",
+            b.swaps.len()
+        ),
     );
     sku_plans(out, t);
     out.extend_from_slice(b"\n# Each user: the conflicting licenses as planned (Expect), the copies to pin, the groups to\n# leave, and the swap (Add with their disabled plans, Remove).\n$Users = @(\n");
@@ -366,11 +343,9 @@ foreach ($userId in @($restore.Keys)) {
         Write-Record @{ type = 'user'; userId = $userId; upn = [string]$rec.upn; action = 'restore'; outcome = 'failed'; reason = [string]$_.Exception.Message }
     }
 }
-Write-Record @{ type = 'summary'; done = $done; failed = $failed; would = $would }
 if ($DryRun) { Write-Host ('would reverse {0} swaps' -f $would) }
 Write-Host ('{0}: {1} reversed, {2} failed (see {3})' -f $Stage, $done, $failed, $LogPath)
-if ($failed -gt 0) { exit 1 }
-exit 0
+Complete-Run @{ done = $done; failed = $failed; would = $would } $(if ($failed -gt 0) { 1 } else { 0 })
 "#;
 
 /// The bridge's rollback: built from the bridge's own log, so it holds no user data.
@@ -387,6 +362,7 @@ pub fn bridge_rollback_script(out: &mut Vec<u8>, ctx: &ScriptContext, b: &Bridge
         ctx,
         &scopes,
         ",\n    [string]$FromLog = '',\n    [int]$PollSeconds = 600",
+        "reverse the swaps run/bridge.log.jsonl records",
     );
     out.extend_from_slice(ROLLBACK.as_bytes());
 }

@@ -100,6 +100,7 @@ fn head(
     ctx: &ScriptContext,
     scopes: &[&[&str]],
     params: &str,
+    summary: &str,
 ) {
     out.extend_from_slice(b"\xEF\xBB\xBF");
     out.extend_from_slice(comment.as_bytes());
@@ -122,7 +123,8 @@ fn head(
             "__SCOPES__",
             &format!("{},", scopes.join(", ")).trim_end_matches(','),
         )
-        .replace("__VERSION__", env!("CARGO_PKG_VERSION"));
+        .replace("__VERSION__", env!("CARGO_PKG_VERSION"))
+        .replace("__SUMMARY__", summary);
     out.extend_from_slice(runtime.as_bytes());
 }
 
@@ -191,5 +193,32 @@ mod tests {
         assert_eq!(ps_quote("o'brien@x.com"), "'o''brien@x.com'");
         assert_eq!(ps_quote("a\u{2019}b"), "'a\u{2019}\u{2019}b'");
         assert_eq!(ps_quote("$(calc)"), "'$(calc)'");
+    }
+}
+
+pub(super) fn plan_list(out: &mut Vec<u8>, cells: &ScriptCells, set: &crate::model::PlanSet) {
+    for (k, p) in set.iter().enumerate() {
+        if k > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(&cells.plan[p.ix()]);
+    }
+}
+
+/// `@{ Sku = '…'; Disabled = @('…', …) }, …`: licenses as an assignLicense call lists them.
+pub(super) fn sku_entries<'a>(
+    out: &mut Vec<u8>,
+    cells: &ScriptCells,
+    items: impl Iterator<Item = (crate::model::SkuIdx, &'a crate::model::PlanSet)>,
+) {
+    for (j, (sku, disabled)) in items.enumerate() {
+        if j > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(b"@{ Sku = ");
+        out.extend_from_slice(&cells.sku[sku.ix()]);
+        out.extend_from_slice(b"; Disabled = @(");
+        plan_list(out, cells, disabled);
+        out.extend_from_slice(b") }");
     }
 }

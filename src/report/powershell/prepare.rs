@@ -201,12 +201,10 @@ if (-not $DryRun) {
     }
     if ($pending.Count -gt 0) { Write-Host ('still processing licenses after {0} minutes: {1}' -f $WaitMinutes, ($pending -join ', ')) }
 }
-Write-Record @{ type = 'summary'; problems = $problems; stillProcessing = $pending }
 Write-Host 'Checkpoint: export the tenant again (licshift export-script), then run'
 Write-Host '  licshift verify <this plan folder> <the snapshot> --stage prepare <the fresh export>'
 Write-Host 'and go on to the waves only when it reports ALL CLEAR.'
-if ($problems -gt 0) { exit 1 }
-exit 0
+Complete-Run @{ problems = $problems; stillProcessing = $pending } $(if ($problems -gt 0) { 1 } else { 0 })
 "#;
 
 /// prepare.ps1, appended to `out`.
@@ -231,6 +229,12 @@ pub fn prepare_script(
         ctx,
         &[WRITE_GROUPS, WRITE_LICENSES, READ_USERS],
         ",\n    [int]$WaitMinutes = 30",
+        &format!(
+            "create {} groups, add {} memberships, assign {} template lines",
+            p.create_groups.len(),
+            p.add_members.len(),
+            p.assign.len()
+        ),
     );
     // Existing groups that get a template line, by id.
     let mut existing: Vec<GroupIdx> = p
@@ -352,10 +356,8 @@ foreach ($rec in $added) {
         Write-Record @{ type = 'undo'; groupId = [string]$rec.groupId; action = [string]$rec.action; outcome = 'failed'; reason = [string]$_.Exception.Message }
     }
 }
-Write-Record @{ type = 'summary'; done = $done; failed = $failed; would = $would }
 Write-Host ('prepare rollback: {0} steps undone, {1} failed (see {2})' -f $done, $failed, $LogPath)
-if ($failed -gt 0) { exit 1 }
-exit 0
+Complete-Run @{ done = $done; failed = $failed; would = $would } $(if ($failed -gt 0) { 1 } else { 0 })
 "#;
 
 /// prepare-rollback.ps1: undoes, from prepare's own log, what prepare added.
@@ -368,6 +370,7 @@ pub fn prepare_rollback_script(out: &mut Vec<u8>, ctx: &ScriptContext) {
         ctx,
         &[WRITE_GROUPS, WRITE_LICENSES],
         ",\n    [string]$FromLog = ''",
+        "undo what run/prepare.log.jsonl says prepare added",
     );
     out.extend_from_slice(ROLLBACK.as_bytes());
 }

@@ -2,7 +2,7 @@
 # 2.x: the version whose Invoke-MgGraphRequest has -SkipHttpErrorCheck, -StatusCodeVariable and
 # -ResponseHeadersVariable, which every call below passes.
 #Requires -Modules @{ ModuleName = 'Microsoft.Graph.Authentication'; ModuleVersion = '2.0.0' }
-[CmdletBinding(SupportsShouldProcess = $true)]
+[CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
 param(
     # Where the run's files go: the logs, and the ids of the groups prepare created.
     [string]$RunDir = '',
@@ -43,8 +43,14 @@ function Write-Record([hashtable]$Record) {
     [System.IO.File]::AppendAllText($LogPath, $line + "`r`n", $utf8)
 }
 
+# The lock goes with the run (a .NET call: -WhatIf runs hold it too).
+function Unlock-Run {
+    if (Test-Path variable:script:LockPath) { try { [System.IO.File]::Delete($script:LockPath) } catch { } }
+}
+
 function Stop-Preflight([string]$Why) {
     Write-Record @{ type = 'preflight'; outcome = 'failed'; reason = $Why }
+    Unlock-Run
     Write-Host ('pre-flight failed: ' + $Why)
     exit 2
 }
@@ -171,4 +177,43 @@ foreach ($alternatives in $NeedScopes) {
         Stop-Preflight ('the connection lacks the scope {0} (or one that includes it): Connect-MgGraph -Scopes {0}' -f $alternatives[0])
     }
 }
+# The run folder is this plan's: a log of another plan in it is refused (its rollback would
+# read ours). And one run of a stage at a time: a lock holds the process id.
+foreach ($log in @(Get-ChildItem -LiteralPath $RunDir -Filter '*.log.jsonl' -ErrorAction SilentlyContinue)) {
+    $other = @(Select-String -LiteralPath $log.FullName -Pattern '"planSha256":"([0-9a-f]{64})"' -List | ForEach-Object { $_.Matches[0].Groups[1].Value } | Where-Object { $_ -ne $PlanSha256 })
+    if ($other.Count -gt 0) { Stop-Preflight ('{0} holds the log of another plan ({1}): give this plan''s own run folder with -RunDir' -f $log.FullName, $other[0]) }
+}
+$lockFile = Join-Path $RunDir ($Stage + '.lock')
+if (Test-Path -LiteralPath $lockFile) {
+    $holder = 0
+    [void][int]::TryParse(([System.IO.File]::ReadAllText($lockFile, $utf8)).Trim(), [ref]$holder)
+    # Another live run's lock is left to it; a dead run's is taken over.
+    if ($holder -and $holder -ne $PID -and (Get-Process -Id $holder -ErrorAction SilentlyContinue)) { Stop-Preflight ('{0} runs already in process {1} ({2})' -f $Stage, $holder, $lockFile) }
+}
+[System.IO.File]::WriteAllText($lockFile, [string]$PID, $utf8)
+$LockPath = $lockFile
+
 Write-Record @{ type = 'header'; tenant = [string]$context.TenantId; account = [string]$context.Account; planSha256 = $PlanSha256; whatIf = $DryRun; script = [string]$PSCommandPath; licshift = '__VERSION__' }
+
+# One confirmation for the whole run, naming the tenant, the stage and what it changes
+# (-Confirm:$false for a pipeline); the steps after it ask nothing more. -WhatIf still holds.
+if (-not $DryRun) {
+    if (-not $PSCmdlet.ShouldProcess(('tenant {0} as {1}' -f $context.TenantId, $context.Account), ('licshift {0}: {1}' -f $Stage, '__SUMMARY__'))) {
+        Write-Record @{ type = 'summary'; outcome = 'declined' }
+        Unlock-Run
+        exit 2
+    }
+    $ConfirmPreference = 'None'
+}
+
+# The end of every run: the summary record, a machine-readable result beside the log
+# (run/STAGE.result.json), the lock released, and the exit code.
+function Complete-Run([hashtable]$Counts, [int]$Code) {
+    $Counts['type'] = 'summary'
+    Write-Record $Counts
+    $result = [ordered]@{ stage = $Stage; planSha256 = $PlanSha256; whatIf = $DryRun; exitCode = $Code; log = $LogPath; finished = (Get-Date).ToUniversalTime().ToString('o') }
+    foreach ($k in @($Counts.Keys | Sort-Object)) { if ($k -ne 'type') { $result[$k] = $Counts[$k] } }
+    [System.IO.File]::WriteAllText((Join-Path $RunDir ($Stage + '.result.json')), (ConvertTo-Json -InputObject $result -Depth 4), $utf8)
+    Unlock-Run
+    exit $Code
+}

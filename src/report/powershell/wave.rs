@@ -6,7 +6,9 @@
 //! assignments are already gone and whose groups cover the plans is done, so a re-run is safe.
 //! The rollback restores, from the wave's own log, exactly what the wave removed.
 
-use super::{group_key, head, sku_plans, ScriptCells, ScriptContext, READ_USERS, WRITE_LICENSES};
+use super::{
+    group_key, head, sku_entries, sku_plans, ScriptCells, ScriptContext, READ_USERS, WRITE_LICENSES,
+};
 use crate::model::{GroupIdx, Tenant};
 use crate::plan::Wave;
 use crate::report::row::ps_str;
@@ -53,6 +55,25 @@ function Get-GroupPlans($States, [string[]]$GroupIds) {
 
 function Get-Direct($States, [string]$Sku) {
     return ,@($States | Where-Object { -not $_['assignedByGroup'] -and [string]$_['skuId'] -eq $Sku })
+}
+
+# Each group the wave relies on, read live before any removal: it still assigns each planned
+# SKU with the planned disabled plans, and its license processing is complete. Otherwise the
+# wave stops here and names the group: someone changed it since the checkpoint.
+foreach ($key in @($GroupLines.Keys)) {
+    $gid = $Groups[$key]
+    $r = Invoke-Graph 'GET' ('/v1.0/groups/{0}?$select=id,assignedLicenses,licenseProcessingState' -f $gid)
+    if ($r.Status -ne 200) { Stop-Preflight ('cannot read group {0}: {1}' -f $gid, (Get-Why $r)) }
+    $processing = ''
+    if ($r.Body['licenseProcessingState']) { $processing = [string]$r.Body['licenseProcessingState']['state'] }
+    if ($processing -and $processing -ne 'ProcessingComplete') { Stop-Preflight ('group {0} is still processing its licenses ({1}): run the wave once it is complete' -f $gid, $processing) }
+    foreach ($line in $GroupLines[$key]) {
+        $has = @($r.Body['assignedLicenses'] | Where-Object { [string]$_['skuId'] -eq $line.Sku })
+        if ($has.Count -eq 0) { Stop-Preflight ('group {0} no longer assigns SKU {1}: verify the plan again before any wave' -f $gid, $line.Sku) }
+        $off = @($has[0]['disabledPlans'] | ForEach-Object { [string]$_ } | Sort-Object)
+        $want = @($line.Disabled | Sort-Object)
+        if (($off -join ',') -ne ($want -join ',')) { Stop-Preflight ('group {0} assigns SKU {1} with other disabled plans than planned: verify the plan again before any wave' -f $gid, $line.Sku) }
+    }
 }
 
 $done = 0; $skipped = 0; $would = 0; $gone = 0
@@ -118,11 +139,9 @@ foreach ($u in $Users) {
         Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'remove'; outcome = 'failed'; reason = (Get-Why $call); before = $before; requestId = $call.RequestId }
     }
 }
-Write-Record @{ type = 'summary'; done = $done; skipped = $skipped; gone = $gone; would = $would }
 if ($DryRun) { Write-Host ("would remove {0} users' direct assignments" -f $would) }
 Write-Host ('{0}: {1} users done, {2} skipped, {3} gone (see {4})' -f $Stage, $done, $skipped, $gone, $LogPath)
-if ($skipped -gt 0) { exit 1 }
-exit 0
+Complete-Run @{ done = $done; skipped = $skipped; gone = $gone; would = $would } $(if ($skipped -gt 0) { 1 } else { 0 })
 "#;
 
 /// The wave's script, appended to `out`.
@@ -161,6 +180,11 @@ pub fn wave_script(
         ctx,
         &[WRITE_LICENSES, READ_USERS],
         "",
+        &format!(
+            "remove {} direct license assignments from {} users",
+            w.removals.len(),
+            w.users.len()
+        ),
     );
     sku_plans(out, t);
     let groups: BTreeSet<GroupIdx> = w
@@ -181,7 +205,20 @@ pub fn wave_script(
         }
         ps_str(out, &t.groups[g.ix()].name);
     }
-    out.extend_from_slice(b")\n\n# Each user: the direct SKUs to remove, as planned, and the groups that cover each.\n$Users = @(\n");
+    // Each relied-on group's template as planned: checked live before the first removal.
+    out.extend_from_slice(b")\n\n# The template lines each group the wave relies on was planned to assign.\n$GroupLines = @{\n");
+    for g in &groups {
+        out.extend_from_slice(b"    ");
+        group_key(out, t, *g);
+        out.extend_from_slice(b" = @(");
+        sku_entries(
+            out,
+            cells,
+            t.templates[g.ix()].iter().map(|l| (l.sku, &l.disabled)),
+        );
+        out.extend_from_slice(b")\n");
+    }
+    out.extend_from_slice(b"}\n\n# Each user: the direct SKUs to remove, as planned, and the groups that cover each.\n$Users = @(\n");
     let mut runs = w.removals.chunk_by(|a, b| a.user == b.user).peekable();
     while let Some(rs) = runs.next() {
         let user = &t.users[rs[0].user.ix()];
@@ -283,11 +320,9 @@ foreach ($userId in @($restore.Keys)) {
         Write-Record @{ type = 'user'; userId = $userId; upn = [string]$rec.upn; action = 'restore'; outcome = 'failed'; reason = [string]$_.Exception.Message }
     }
 }
-Write-Record @{ type = 'summary'; done = $done; kept = $kept; failed = $failed; would = $would; unreadableLines = $unreadable }
 if ($DryRun) { Write-Host ("would restore {0} users' direct assignments" -f $would) }
 Write-Host ('{0}: {1} restored, {2} held them already, {3} failed (see {4})' -f $Stage, $done, $kept, $failed, $LogPath)
-if ($failed -gt 0) { exit 1 }
-exit 0
+Complete-Run @{ done = $done; kept = $kept; failed = $failed; would = $would; unreadableLines = $unreadable } $(if ($failed -gt 0) { 1 } else { 0 })
 "#;
 
 /// The wave's rollback: built from the wave's own log, so it holds no user data of its own.
@@ -304,6 +339,7 @@ pub fn rollback_script(out: &mut Vec<u8>, ctx: &ScriptContext, w: &Wave, retry: 
         ctx,
         &[WRITE_LICENSES, READ_USERS],
         ",\n    [string]$FromLog = ''",
+        &format!("give back what run/{wave}.log.jsonl says the wave removed"),
     );
     out.extend_from_slice(ROLLBACK.replace("__WAVE__", &wave).as_bytes());
 }

@@ -7,7 +7,7 @@
 # 2.x: the version whose Invoke-MgGraphRequest has -SkipHttpErrorCheck, -StatusCodeVariable and
 # -ResponseHeadersVariable, which every call below passes.
 #Requires -Modules @{ ModuleName = 'Microsoft.Graph.Authentication'; ModuleVersion = '2.0.0' }
-[CmdletBinding(SupportsShouldProcess = $true)]
+[CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
 param(
     # Where the run's files go: the logs, and the ids of the groups prepare created.
     [string]$RunDir = '',
@@ -49,8 +49,14 @@ function Write-Record([hashtable]$Record) {
     [System.IO.File]::AppendAllText($LogPath, $line + "`r`n", $utf8)
 }
 
+# The lock goes with the run (a .NET call: -WhatIf runs hold it too).
+function Unlock-Run {
+    if (Test-Path variable:script:LockPath) { try { [System.IO.File]::Delete($script:LockPath) } catch { } }
+}
+
 function Stop-Preflight([string]$Why) {
     Write-Record @{ type = 'preflight'; outcome = 'failed'; reason = $Why }
+    Unlock-Run
     Write-Host ('pre-flight failed: ' + $Why)
     exit 2
 }
@@ -177,7 +183,46 @@ foreach ($alternatives in $NeedScopes) {
         Stop-Preflight ('the connection lacks the scope {0} (or one that includes it): Connect-MgGraph -Scopes {0}' -f $alternatives[0])
     }
 }
+# The run folder is this plan's: a log of another plan in it is refused (its rollback would
+# read ours). And one run of a stage at a time: a lock holds the process id.
+foreach ($log in @(Get-ChildItem -LiteralPath $RunDir -Filter '*.log.jsonl' -ErrorAction SilentlyContinue)) {
+    $other = @(Select-String -LiteralPath $log.FullName -Pattern '"planSha256":"([0-9a-f]{64})"' -List | ForEach-Object { $_.Matches[0].Groups[1].Value } | Where-Object { $_ -ne $PlanSha256 })
+    if ($other.Count -gt 0) { Stop-Preflight ('{0} holds the log of another plan ({1}): give this plan''s own run folder with -RunDir' -f $log.FullName, $other[0]) }
+}
+$lockFile = Join-Path $RunDir ($Stage + '.lock')
+if (Test-Path -LiteralPath $lockFile) {
+    $holder = 0
+    [void][int]::TryParse(([System.IO.File]::ReadAllText($lockFile, $utf8)).Trim(), [ref]$holder)
+    # Another live run's lock is left to it; a dead run's is taken over.
+    if ($holder -and $holder -ne $PID -and (Get-Process -Id $holder -ErrorAction SilentlyContinue)) { Stop-Preflight ('{0} runs already in process {1} ({2})' -f $Stage, $holder, $lockFile) }
+}
+[System.IO.File]::WriteAllText($lockFile, [string]$PID, $utf8)
+$LockPath = $lockFile
+
 Write-Record @{ type = 'header'; tenant = [string]$context.TenantId; account = [string]$context.Account; planSha256 = $PlanSha256; whatIf = $DryRun; script = [string]$PSCommandPath; licshift = '0.1.0' }
+
+# One confirmation for the whole run, naming the tenant, the stage and what it changes
+# (-Confirm:$false for a pipeline); the steps after it ask nothing more. -WhatIf still holds.
+if (-not $DryRun) {
+    if (-not $PSCmdlet.ShouldProcess(('tenant {0} as {1}' -f $context.TenantId, $context.Account), ('licshift {0}: {1}' -f $Stage, 'give back what run/wave-001.log.jsonl says the wave removed'))) {
+        Write-Record @{ type = 'summary'; outcome = 'declined' }
+        Unlock-Run
+        exit 2
+    }
+    $ConfirmPreference = 'None'
+}
+
+# The end of every run: the summary record, a machine-readable result beside the log
+# (run/STAGE.result.json), the lock released, and the exit code.
+function Complete-Run([hashtable]$Counts, [int]$Code) {
+    $Counts['type'] = 'summary'
+    Write-Record $Counts
+    $result = [ordered]@{ stage = $Stage; planSha256 = $PlanSha256; whatIf = $DryRun; exitCode = $Code; log = $LogPath; finished = (Get-Date).ToUniversalTime().ToString('o') }
+    foreach ($k in @($Counts.Keys | Sort-Object)) { if ($k -ne 'type') { $result[$k] = $Counts[$k] } }
+    [System.IO.File]::WriteAllText((Join-Path $RunDir ($Stage + '.result.json')), (ConvertTo-Json -InputObject $result -Depth 4), $utf8)
+    Unlock-Run
+    exit $Code
+}
 
 $FromLog = Resolve-RunPath $FromLog
 if (-not $FromLog) { $FromLog = Join-Path $RunDir 'wave-001.log.jsonl' }
@@ -238,8 +283,6 @@ foreach ($userId in @($restore.Keys)) {
         Write-Record @{ type = 'user'; userId = $userId; upn = [string]$rec.upn; action = 'restore'; outcome = 'failed'; reason = [string]$_.Exception.Message }
     }
 }
-Write-Record @{ type = 'summary'; done = $done; kept = $kept; failed = $failed; would = $would; unreadableLines = $unreadable }
 if ($DryRun) { Write-Host ("would restore {0} users' direct assignments" -f $would) }
 Write-Host ('{0}: {1} restored, {2} held them already, {3} failed (see {4})' -f $Stage, $done, $kept, $failed, $LogPath)
-if ($failed -gt 0) { exit 1 }
-exit 0
+Complete-Run @{ done = $done; kept = $kept; failed = $failed; would = $would; unreadableLines = $unreadable } $(if ($failed -gt 0) { 1 } else { 0 })

@@ -11,7 +11,7 @@
 # 2.x: the version whose Invoke-MgGraphRequest has -SkipHttpErrorCheck, -StatusCodeVariable and
 # -ResponseHeadersVariable, which every call below passes.
 #Requires -Modules @{ ModuleName = 'Microsoft.Graph.Authentication'; ModuleVersion = '2.0.0' }
-[CmdletBinding(SupportsShouldProcess = $true)]
+[CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]
 param(
     # Where the run's files go: the logs, and the ids of the groups prepare created.
     [string]$RunDir = '',
@@ -52,8 +52,14 @@ function Write-Record([hashtable]$Record) {
     [System.IO.File]::AppendAllText($LogPath, $line + "`r`n", $utf8)
 }
 
+# The lock goes with the run (a .NET call: -WhatIf runs hold it too).
+function Unlock-Run {
+    if (Test-Path variable:script:LockPath) { try { [System.IO.File]::Delete($script:LockPath) } catch { } }
+}
+
 function Stop-Preflight([string]$Why) {
     Write-Record @{ type = 'preflight'; outcome = 'failed'; reason = $Why }
+    Unlock-Run
     Write-Host ('pre-flight failed: ' + $Why)
     exit 2
 }
@@ -180,7 +186,46 @@ foreach ($alternatives in $NeedScopes) {
         Stop-Preflight ('the connection lacks the scope {0} (or one that includes it): Connect-MgGraph -Scopes {0}' -f $alternatives[0])
     }
 }
+# The run folder is this plan's: a log of another plan in it is refused (its rollback would
+# read ours). And one run of a stage at a time: a lock holds the process id.
+foreach ($log in @(Get-ChildItem -LiteralPath $RunDir -Filter '*.log.jsonl' -ErrorAction SilentlyContinue)) {
+    $other = @(Select-String -LiteralPath $log.FullName -Pattern '"planSha256":"([0-9a-f]{64})"' -List | ForEach-Object { $_.Matches[0].Groups[1].Value } | Where-Object { $_ -ne $PlanSha256 })
+    if ($other.Count -gt 0) { Stop-Preflight ('{0} holds the log of another plan ({1}): give this plan''s own run folder with -RunDir' -f $log.FullName, $other[0]) }
+}
+$lockFile = Join-Path $RunDir ($Stage + '.lock')
+if (Test-Path -LiteralPath $lockFile) {
+    $holder = 0
+    [void][int]::TryParse(([System.IO.File]::ReadAllText($lockFile, $utf8)).Trim(), [ref]$holder)
+    # Another live run's lock is left to it; a dead run's is taken over.
+    if ($holder -and $holder -ne $PID -and (Get-Process -Id $holder -ErrorAction SilentlyContinue)) { Stop-Preflight ('{0} runs already in process {1} ({2})' -f $Stage, $holder, $lockFile) }
+}
+[System.IO.File]::WriteAllText($lockFile, [string]$PID, $utf8)
+$LockPath = $lockFile
+
 Write-Record @{ type = 'header'; tenant = [string]$context.TenantId; account = [string]$context.Account; planSha256 = $PlanSha256; whatIf = $DryRun; script = [string]$PSCommandPath; licshift = '0.1.0' }
+
+# One confirmation for the whole run, naming the tenant, the stage and what it changes
+# (-Confirm:$false for a pipeline); the steps after it ask nothing more. -WhatIf still holds.
+if (-not $DryRun) {
+    if (-not $PSCmdlet.ShouldProcess(('tenant {0} as {1}' -f $context.TenantId, $context.Account), ('licshift {0}: {1}' -f $Stage, 'remove 34 direct license assignments from 25 users'))) {
+        Write-Record @{ type = 'summary'; outcome = 'declined' }
+        Unlock-Run
+        exit 2
+    }
+    $ConfirmPreference = 'None'
+}
+
+# The end of every run: the summary record, a machine-readable result beside the log
+# (run/STAGE.result.json), the lock released, and the exit code.
+function Complete-Run([hashtable]$Counts, [int]$Code) {
+    $Counts['type'] = 'summary'
+    Write-Record $Counts
+    $result = [ordered]@{ stage = $Stage; planSha256 = $PlanSha256; whatIf = $DryRun; exitCode = $Code; log = $LogPath; finished = (Get-Date).ToUniversalTime().ToString('o') }
+    foreach ($k in @($Counts.Keys | Sort-Object)) { if ($k -ne 'type') { $result[$k] = $Counts[$k] } }
+    [System.IO.File]::WriteAllText((Join-Path $RunDir ($Stage + '.result.json')), (ConvertTo-Json -InputObject $result -Depth 4), $utf8)
+    Unlock-Run
+    exit $Code
+}
 
 # Each SKU's service plans that apply to users, from the snapshot.
 $SkuPlans = @{
@@ -190,6 +235,14 @@ $SkuPlans = @{
 }
 $ExistingGroups = @('ae2cab69-b766-5e70-85c1-f68c607fe56d', 'e44be9d8-5836-5e69-9fa8-4b0a25277195', '9ffb09fc-bd43-5d0f-9af0-ffc7efc7f9a4', '06a3b603-24c1-5ee1-beac-b306e7d929cf')
 $NewGroups = @()
+
+# The template lines each group the wave relies on was planned to assign.
+$GroupLines = @{
+    'ae2cab69-b766-5e70-85c1-f68c607fe56d' = @(@{ Sku = 'efccb6f7-5641-4e0e-bd10-b4976e1bf68e'; Disabled = @() })
+    'e44be9d8-5836-5e69-9fa8-4b0a25277195' = @(@{ Sku = '6fd2c87f-b296-42f0-b197-1e91e994b900'; Disabled = @() })
+    '9ffb09fc-bd43-5d0f-9af0-ffc7efc7f9a4' = @(@{ Sku = '6fd2c87f-b296-42f0-b197-1e91e994b900'; Disabled = @('7547a3fe-08ee-4ccb-b430-5077c5041653') }, @{ Sku = 'efccb6f7-5641-4e0e-bd10-b4976e1bf68e'; Disabled = @() })
+    '06a3b603-24c1-5ee1-beac-b306e7d929cf' = @(@{ Sku = '18181a46-0d4e-45cd-891e-60aabd171b4e'; Disabled = @() })
+}
 
 # Each user: the direct SKUs to remove, as planned, and the groups that cover each.
 $Users = @(
@@ -310,6 +363,25 @@ function Get-Direct($States, [string]$Sku) {
     return ,@($States | Where-Object { -not $_['assignedByGroup'] -and [string]$_['skuId'] -eq $Sku })
 }
 
+# Each group the wave relies on, read live before any removal: it still assigns each planned
+# SKU with the planned disabled plans, and its license processing is complete. Otherwise the
+# wave stops here and names the group: someone changed it since the checkpoint.
+foreach ($key in @($GroupLines.Keys)) {
+    $gid = $Groups[$key]
+    $r = Invoke-Graph 'GET' ('/v1.0/groups/{0}?$select=id,assignedLicenses,licenseProcessingState' -f $gid)
+    if ($r.Status -ne 200) { Stop-Preflight ('cannot read group {0}: {1}' -f $gid, (Get-Why $r)) }
+    $processing = ''
+    if ($r.Body['licenseProcessingState']) { $processing = [string]$r.Body['licenseProcessingState']['state'] }
+    if ($processing -and $processing -ne 'ProcessingComplete') { Stop-Preflight ('group {0} is still processing its licenses ({1}): run the wave once it is complete' -f $gid, $processing) }
+    foreach ($line in $GroupLines[$key]) {
+        $has = @($r.Body['assignedLicenses'] | Where-Object { [string]$_['skuId'] -eq $line.Sku })
+        if ($has.Count -eq 0) { Stop-Preflight ('group {0} no longer assigns SKU {1}: verify the plan again before any wave' -f $gid, $line.Sku) }
+        $off = @($has[0]['disabledPlans'] | ForEach-Object { [string]$_ } | Sort-Object)
+        $want = @($line.Disabled | Sort-Object)
+        if (($off -join ',') -ne ($want -join ',')) { Stop-Preflight ('group {0} assigns SKU {1} with other disabled plans than planned: verify the plan again before any wave' -f $gid, $line.Sku) }
+    }
+}
+
 $done = 0; $skipped = 0; $would = 0; $gone = 0
 foreach ($u in $Users) {
     $states = Get-LiveStates $u.Id
@@ -373,8 +445,6 @@ foreach ($u in $Users) {
         Write-Record @{ type = 'user'; userId = $u.Id; upn = $u.Upn; action = 'remove'; outcome = 'failed'; reason = (Get-Why $call); before = $before; requestId = $call.RequestId }
     }
 }
-Write-Record @{ type = 'summary'; done = $done; skipped = $skipped; gone = $gone; would = $would }
 if ($DryRun) { Write-Host ("would remove {0} users' direct assignments" -f $would) }
 Write-Host ('{0}: {1} users done, {2} skipped, {3} gone (see {4})' -f $Stage, $done, $skipped, $gone, $LogPath)
-if ($skipped -gt 0) { exit 1 }
-exit 0
+Complete-Run @{ done = $done; skipped = $skipped; gone = $gone; would = $would } $(if ($skipped -gt 0) { 1 } else { 0 })
