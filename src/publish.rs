@@ -21,7 +21,8 @@ pub const MARKERS: &[&str] = &[
 /// one of them.
 #[derive(Debug, Default, Clone)]
 pub struct Inputs {
-    paths: Vec<(PathBuf, &'static str)>,
+    /// (resolved path, the path as given — what a message shows — and what it is).
+    paths: Vec<(PathBuf, String, &'static str)>,
 }
 
 impl Inputs {
@@ -31,7 +32,8 @@ impl Inputs {
 
     /// `what` names the input in the refusal ("the snapshot", "the plan folder").
     pub fn add(&mut self, path: &Path, what: &'static str) -> &mut Inputs {
-        self.paths.push((absolute(path), what));
+        self.paths
+            .push((absolute(path), path.display().to_string(), what));
         self
     }
 
@@ -46,11 +48,11 @@ impl Inputs {
     }
 
     /// The input `out` would replace, write into or hold, if any.
-    fn touched_by(&self, out: &Path) -> Option<&(PathBuf, &'static str)> {
+    fn touched_by(&self, out: &Path) -> Option<&(PathBuf, String, &'static str)> {
         let target = absolute(out);
         self.paths
             .iter()
-            .find(|(p, _)| target.starts_with(p) || p.starts_with(&target))
+            .find(|(p, _, _)| target.starts_with(p) || p.starts_with(&target))
     }
 }
 
@@ -85,11 +87,10 @@ fn absolute(p: &Path) -> PathBuf {
 
 fn refuse_input(flag: &str, out: &Path, inputs: &Inputs) -> Result<()> {
     match inputs.touched_by(out) {
-        Some((p, what)) => Err(Error::Usage(
+        Some((_, given, what)) => Err(Error::Usage(
             format!(
-                "{flag} {} would write into or replace {what} ({})",
+                "{flag} {} would write into or replace {what} ({given})",
                 out.display(),
-                p.display()
             ),
             Some(
                 "licshift never writes into, or replaces, one of its inputs: choose a path outside them"
