@@ -188,19 +188,25 @@ pub fn check_file_target(flag: &str, out: &Path, inputs: &Inputs) -> Result<()> 
     Ok(())
 }
 
-/// Writes one file whole or not at all: beside it, synced, then renamed over it.
-pub fn write_file(out: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let context = || format!("writing {}", out.display());
+/// The name of `out` and the folder it stands in, where its hidden sibling is written.
+fn name_and_parent(out: &Path, what: &str) -> Result<(String, PathBuf)> {
     let name = out
         .file_name()
-        .ok_or_else(|| Error::usage(format!("{} names no file", out.display())))?
+        .ok_or_else(|| Error::usage(format!("{} names no {what}", out.display())))?
         .to_string_lossy()
         .into_owned();
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Ok((name, parent))
+}
+
+/// Writes one file whole or not at all: beside it, synced, then renamed over it.
+pub fn write_file(out: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let context = || format!("writing {}", out.display());
+    let (name, parent) = name_and_parent(out, "file")?;
     let tmp = parent.join(format!(".{name}.licshift-tmp-{}", std::process::id()));
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -237,15 +243,7 @@ pub fn atomic_dir_or_nothing<T>(
     force: bool,
     fill: impl FnOnce(&Path) -> Result<T>,
 ) -> Result<T> {
-    let name = out
-        .file_name()
-        .ok_or_else(|| Error::usage(format!("--out {} names no folder", out.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let (name, parent) = name_and_parent(out, "folder")?;
     std::fs::create_dir_all(&parent)
         .map_err(Error::io(format!("creating {}", parent.display())))?;
     let pid = std::process::id();

@@ -57,6 +57,7 @@ impl Simulation {
                 overrides,
                 wave_by,
                 wave_by_flag: None,
+                tenant_location,
                 templates_optional: false,
             },
             tenant_location,

@@ -152,11 +152,13 @@ pub struct Snapshot {
 }
 
 pub fn load(sim: &Simulation) -> Result<Snapshot> {
-    let loaded = ingest::load(&sim.snapshot).map_err(|f| Error::Input(f.problems))?;
-    let mut tenant = loaded.tenant;
-    if let Some(c) = sim.tenant_location {
-        tenant.tenant_location = Some(c);
+    // The tenant location in force (the flag's, or a plan's) is the one the checks speak of.
+    let mut spec = sim.snapshot.clone();
+    if sim.tenant_location.is_some() {
+        spec.tenant_location = sim.tenant_location;
     }
+    let loaded = ingest::load(&spec).map_err(|f| Error::Input(f.problems))?;
+    let mut tenant = loaded.tenant;
     engine::rules::install(&mut tenant, loaded.file_rules);
     Ok(Snapshot {
         tenant,

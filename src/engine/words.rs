@@ -27,12 +27,30 @@ pub fn verdict_detail(t: &Tenant, v: &Verdict) -> Option<(Reason, String)> {
             blocked_words(
                 t,
                 *reason,
-                uncovered,
+                &would_cover(t, uncovered, *group),
                 group.map(|g| t.group_label(g).to_string()),
                 evidence.as_deref(),
                 *nested_via,
             ),
         )),
+    }
+}
+
+/// Of the plans a direct assignment needs covered, those the named group's template enables:
+/// "G would cover …" names only what G gives.
+fn would_cover(t: &Tenant, uncovered: &PlanSet, group: Option<crate::model::GroupIdx>) -> PlanSet {
+    let Some(g) = group else {
+        return uncovered.clone();
+    };
+    let mut gives = PlanSet::new();
+    for l in &t.templates[g.ix()] {
+        gives.union_with(&t.enabled(l.sku, &l.disabled));
+    }
+    let shown = uncovered.intersection(&gives);
+    if shown.is_empty() {
+        uncovered.clone()
+    } else {
+        shown
     }
 }
 

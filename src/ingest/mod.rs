@@ -88,6 +88,8 @@ pub struct SnapshotSpec {
     pub wave_by: Option<String>,
     /// The flag that named it, for the messages: `--wave-by` (plan), `--by` (suggest).
     pub wave_by_flag: Option<&'static str>,
+    /// `--tenant-location`: in force before the checks that speak of it.
+    pub tenant_location: Option<crate::model::Country>,
     /// `suggest` starts before any template is written: a missing or empty templates file
     /// is then no cut-short export.
     pub templates_optional: bool,
@@ -549,6 +551,9 @@ fn load_located(
     }
     let memberships = std::mem::take(&mut ctx.memberships);
     ctx.t.finish(memberships);
+    if let Some(c) = spec.tenant_location {
+        ctx.t.tenant_location = Some(c);
+    }
     files::whole_tenant_checks(&mut ctx);
     Ok(Loaded {
         tenant: ctx.t,

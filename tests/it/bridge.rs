@@ -464,3 +464,40 @@ fn a_generated_tenant_plans_the_same_bridge_on_any_thread_count() {
     let v = licshift(&["verify", out.to_str().unwrap(), snap.to_str().unwrap()]);
     assert_eq!(code(&v), 0, "{}", stdout(&v));
 }
+
+/// Issue #26 item 7: a CONFLICT row's "would cover" names only plans the group enables (E3
+/// has no BPOS_S_TODO_1, E1's To Do), and with --tenant-location the warning for users without
+/// a location names the location in force.
+#[test]
+fn conflict_details_name_what_the_group_gives_and_the_location_in_force() {
+    let out = temp_dir("bridge-words").join("plan");
+    let o = licshift(&[
+        "plan",
+        "fixtures/scenarios/e1-direct-e3-group",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows = read_csv(&out.join("blocked.csv"));
+    let conflict = rows
+        .iter()
+        .find(|r| r["reason"] == "CONFLICT")
+        .expect("a CONFLICT row");
+    let covered = conflict["detail"].split(", but ").next().unwrap();
+    assert!(covered.contains("would cover"), "{covered}");
+    assert!(
+        !covered.contains("BPOS_S_TODO_1"),
+        "E3 does not give it: {covered}"
+    );
+
+    let snap = temp_dir("bridge-words-location");
+    copy_dir(&fixture("scenarios/usage-location"), &snap);
+    let _ = std::fs::remove_file(snap.join("organization.csv"));
+    let o = licshift(&["inspect", snap.to_str().unwrap(), "--tenant-location", "US"]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("gives them the tenant's location, US"),
+        "{text}"
+    );
+    assert!(!text.contains("with no tenant location"), "{text}");
+}
