@@ -277,10 +277,19 @@ fn candidate(
     remove.retain(|k| !is_added(*k));
     remove.sort_unstable();
     remove.dedup();
+    // What the user holds a seat of when the bridge runs: the snapshot's working licenses and
+    // what prepare's groups give. One seat per user and SKU: adding a SKU held already (from a
+    // group prepare licensed) takes no new one.
     let held_before: Vec<SkuIdx> = assignments
         .iter()
         .filter(|(_, a)| a.state.provides_plans())
         .map(|(_, a)| a.sku)
+        .chain(
+            uo.groups
+                .iter()
+                .filter(|h| h.status == GroupStatus::Predicted)
+                .flat_map(|h| h.lines.iter().map(|(k, _)| *k)),
+        )
         .collect();
 
     // What the user holds just before the call (prepare done: predicted groups given) and
@@ -471,9 +480,17 @@ pub fn apply(t: &Tenant, o: &Outcome, b: &Bridge) -> Tenant {
         for (k, d) in &s.add {
             assignments.push(direct(*k, d, origin(*k)));
         }
-        for k in &s.new_seats {
-            if let Some(seats) = &mut t2.skus[k.ix()].seats {
-                seats.consumed += 1;
+        // The bridged tenant counts seats from the snapshot's: a SKU the swap adds that the
+        // user held no working license of there is one more seat in use (even when a prepare
+        // group gave it first: the simulation of this tenant then asks no seat for it).
+        for (k, _) in &s.add {
+            let held = t
+                .user_assignments(s.user)
+                .any(|(_, a)| a.sku == *k && a.state.provides_plans());
+            if !held {
+                if let Some(seats) = &mut t2.skus[k.ix()].seats {
+                    seats.consumed += 1;
+                }
             }
         }
         for k in s.freed.iter().filter(|k| !o.seats[k.ix()].short) {
@@ -527,5 +544,10 @@ pub fn settle(o2: &mut Outcome, o1: &Outcome, b: &Bridge) {
         now.requested = then.requested + taken;
         now.peak += credited;
         now.peak = now.peak.max(then.peak + taken);
+        // A short SKU's freed seats were kept in the bridged tenant's count (prepare had them
+        // in use); nobody holds them at the end, as a wave's removal would show.
+        if then.short {
+            now.after -= freed;
+        }
     }
 }

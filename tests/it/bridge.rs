@@ -128,6 +128,43 @@ fn a_pin_widens_a_direct_copy_of_the_same_sku() {
     assert!(!script.contains("Where-Object { @(Get-From $states $_.Sku '').Count -eq 0 }"));
 }
 
+/// The seat figures plan.json gives a SKU: (before, peak, after).
+fn seats(out: &Path, sku: &str) -> (i64, i64, i64) {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
+    let s = m["summary"]["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["skuPartNumber"] == sku)
+        .unwrap()
+        .clone();
+    (
+        s["before"].as_i64().unwrap(),
+        s["peak"].as_i64().unwrap(),
+        s["after"].as_i64().unwrap(),
+    )
+}
+
+/// Issue #26 item 4: K (STANDARDPACK) is short at prepare — bob's new Kiosk seat cannot be
+/// had — and the bridge swaps K away from ann: nobody holds K at the end, so its "after" is 0,
+/// as a wave's removal would show (it stayed at "before").
+#[test]
+fn a_swapped_away_sku_short_at_prepare_is_free_after() {
+    let out = check("swapped-away-sku-short");
+    assert_eq!(seats(&out, "STANDARDPACK"), (1, 1, 0));
+}
+
+/// Issue #26 item 5: ann gets E3 from a prepare group, then her swap adds E3 directly: the
+/// same user and SKU, no new seat. E3 has one seat: the bridge used to be refused ("1 swaps
+/// need a new seat of E3, 0 are left after prepare") and the peak counted two.
+#[test]
+fn a_swap_adding_a_sku_held_from_a_prepare_group_takes_no_seat() {
+    let out = check("seat-held-from-a-prepare-group");
+    assert_eq!(seats(&out, "ENTERPRISEPACK"), (0, 1, 1));
+    assert_eq!(bridged(&out).len(), 1);
+}
+
 #[test]
 fn a_removed_plan_without_counterpart_stays_conflict() {
     let out = check("removed-plan-without-counterpart");
@@ -157,7 +194,9 @@ fn every_bridge_fixture_has_a_test() {
             "direct-e1-group-e3",
             "group-e1-pinned-first",
             "removed-plan-without-counterpart",
-            "seats-for-one-bridge"
+            "seat-held-from-a-prepare-group",
+            "seats-for-one-bridge",
+            "swapped-away-sku-short"
         ]
     );
 }
