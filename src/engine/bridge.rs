@@ -256,13 +256,14 @@ fn candidate(
     }
     leave.sort_unstable();
     leave.dedup();
-    // Only the lines the user will hold no working license of once the conflicting ones are
-    // gone: a SKU that stays gives the group nothing to wait for, and re-adding it would
-    // rewrite its disabled plans. A conflicting SKU the template also has is not removed but
+    // Only the lines the user will hold no working direct license of once the conflicting
+    // ones are gone: re-adding a direct SKU would rewrite its disabled plans. A SKU held only
+    // through another group is added directly all the same (a direct copy may sit beside an
+    // inherited one; no new seat). A conflicting SKU the template also has is not removed but
     // re-added with the template's plans, in the same call.
     let staying: Vec<SkuIdx> = assignments
         .iter()
-        .filter(|(_, a)| a.state.provides_plans() && !conflicts(a))
+        .filter(|(_, a)| a.source == Source::Direct && a.state.provides_plans() && !conflicts(a))
         .map(|(_, a)| a.sku)
         .collect();
     let add: Vec<(SkuIdx, PlanSet)> = t.templates[g.ix()]

@@ -165,6 +165,15 @@ fn a_swap_adding_a_sku_held_from_a_prepare_group_takes_no_seat() {
     assert_eq!(bridged(&out).len(), 1);
 }
 
+/// Issue #26 item 3: ann holds E3 through group "E3 lite" (SharePoint disabled) and K directly;
+/// "E3 group" gives E3 whole and conflicts with K. The swap adds E3 directly beside the
+/// inherited copy (no new seat) and removes K; it used to be refused as "not alone".
+#[test]
+fn the_group_sku_held_through_another_group_is_still_bridged() {
+    let out = check("group-sku-held-via-another-group");
+    assert_eq!(seats(&out, "ENTERPRISEPACK"), (1, 1, 1));
+}
+
 #[test]
 fn a_removed_plan_without_counterpart_stays_conflict() {
     let out = check("removed-plan-without-counterpart");
@@ -193,6 +202,7 @@ fn every_bridge_fixture_has_a_test() {
             "direct-copy-widened-by-pin",
             "direct-e1-group-e3",
             "group-e1-pinned-first",
+            "group-sku-held-via-another-group",
             "removed-plan-without-counterpart",
             "seat-held-from-a-prepare-group",
             "seats-for-one-bridge",
