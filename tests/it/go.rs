@@ -115,15 +115,7 @@ fn no_safe_to_run_beside_a_violation() {
 #[test]
 fn verify_uses_the_plans_own_rules_file() {
     let plan = temp_dir("go-rules").join("plan");
-    let o = licshift(&[
-        "plan",
-        "fixtures/contoso",
-        "--out",
-        s(&plan),
-        "--bridge",
-        "--rules",
-        "fixtures/bridge/contoso-viva-engage.csv",
-    ]);
+    let o = plan_contoso_bridged(&plan);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = licshift(&["verify", s(&plan), "fixtures/contoso"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
@@ -266,15 +258,7 @@ fn the_plan_summary_says_seats_short_and_taken_and_the_skipped_workbook() {
     // The workbook skipped above its limit is said, with how to get it:
     // review::a_large_plan_writes_the_workbook_only_with_xlsx.
     // --bridge: what it did.
-    let o = licshift(&[
-        "plan",
-        "fixtures/contoso",
-        "--out",
-        s(&dir.join("b")),
-        "--bridge",
-        "--rules",
-        "fixtures/bridge/contoso-viva-engage.csv",
-    ]);
+    let o = plan_contoso_bridged(&dir.join("b"));
     assert!(
         stdout(&o).contains("Bridge: 4 users swap"),
         "{}",

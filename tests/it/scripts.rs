@@ -494,15 +494,7 @@ fn a_rollback_restores_what_the_log_says_and_tries_every_user() {
 fn scripts_survive_what_a_real_tenant_does_and_ask_once() {
     let mut all = contoso_scripts("contoso-expert");
     let bridged = temp_dir("contoso-expert-bridge").join("plan");
-    let o = licshift(&[
-        "plan",
-        "fixtures/contoso",
-        "--out",
-        bridged.to_str().unwrap(),
-        "--bridge",
-        "--rules",
-        "fixtures/bridge/contoso-viva-engage.csv",
-    ]);
+    let o = plan_contoso_bridged(&bridged);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     for (p, b) in read_tree(&bridged)
         .into_iter()

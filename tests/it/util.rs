@@ -27,6 +27,20 @@ pub fn licshift_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("licshift runs")
 }
 
+/// contoso planned with `--bridge` and the engineer's Viva Engage rule (its four HR store users
+/// bridged), into `out`.
+pub fn plan_contoso_bridged(out: &Path) -> Output {
+    licshift(&[
+        "plan",
+        "fixtures/contoso",
+        "--out",
+        out.to_str().unwrap(),
+        "--bridge",
+        "--rules",
+        "fixtures/bridge/contoso-viva-engage.csv",
+    ])
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
