@@ -95,6 +95,13 @@ pub enum Command {
         #[arg(long, value_name = "LIST", value_delimiter = ',')]
         groups: Vec<String>,
     },
+    /// Read the tenant through Microsoft Graph (GET requests only) into a snapshot folder: the
+    /// Graph JSON files export-script saves, written whole or not at all.
+    Snapshot(SnapshotArgs),
+    /// Serve a snapshot's tenant on loopback as Microsoft Graph v1.0 does — group licensing
+    /// processed asynchronously, writes throttled, faults from a seed, every lost plan watched —
+    /// to rehearse a migration. Prints LICSHIFT_GRAPH_URL=… and LICSHIFT_GRAPH_TOKEN=… first.
+    Sandbox(SandboxArgs),
     /// Write a realistic synthetic snapshot, for demos and benchmarks.
     Generate {
         /// Number of users.
@@ -329,4 +336,103 @@ pub enum SeatFormula {
 pub enum DiffRows {
     Changed,
     All,
+}
+
+/// How to reach Microsoft Graph and sign in.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GraphArgs {
+    /// How to sign in. `auto`: LICSHIFT_GRAPH_TOKEN if set; else an app registration when
+    /// AZURE_CLIENT_ID and AZURE_TENANT_ID are set with AZURE_CLIENT_CERTIFICATE_PATH or
+    /// AZURE_CLIENT_SECRET; else device code when --client-id is given; else the Azure CLI.
+    #[arg(long, value_enum, default_value_t = AuthMethod::Auto)]
+    pub auth: AuthMethod,
+    /// The national cloud: Graph's and the login host.
+    #[arg(long, value_enum, default_value_t = CloudName::Global)]
+    pub cloud: CloudName,
+    /// Another Graph endpoint, e.g. the sandbox's (defaults to $LICSHIFT_GRAPH_URL when set).
+    #[arg(long, value_name = "URL")]
+    pub graph_url: Option<String>,
+    /// Another login host, e.g. the sandbox's stand-in (defaults to $LICSHIFT_LOGIN_URL).
+    #[arg(long, value_name = "URL", hide = true)]
+    pub login_url: Option<String>,
+    /// The tenant (id) to sign in to and to expect: licshift refuses a token for another.
+    /// Defaults to $AZURE_TENANT_ID.
+    #[arg(long, value_name = "TENANT_ID")]
+    pub tenant: Option<String>,
+    /// The tenant's own app registration for device code sign-in.
+    #[arg(long, value_name = "APP_ID")]
+    pub client_id: Option<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    #[default]
+    Auto,
+    Token,
+    AzureCli,
+    Secret,
+    Certificate,
+    DeviceCode,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloudName {
+    #[default]
+    Global,
+    Usgov,
+    Usgovdod,
+    China,
+}
+
+impl CloudName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloudName::Global => "global",
+            CloudName::Usgov => "usgov",
+            CloudName::Usgovdod => "usgovdod",
+            CloudName::China => "china",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// The snapshot folder to write (new or empty); written whole or not at all.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Groups (ids or display names, comma-separated) whose members to save besides every
+    /// group that assigns licenses: the groups your proposed templates will use.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub groups: Vec<String>,
+    #[command(flatten)]
+    pub graph: GraphArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SandboxArgs {
+    /// The snapshot whose tenant to serve.
+    pub snapshot: PathBuf,
+    /// Address to listen on; loopback only. Port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Writes allowed per quota window (Graph: 3,000 per 150 s per app per tenant); beyond it,
+    /// 429 with Retry-After.
+    #[arg(long, default_value_t = 3000)]
+    pub write_quota: u64,
+    /// The quota window, e.g. `150s`, `60s`, `500ms`.
+    #[arg(long, default_value = "150s")]
+    pub quota_window: String,
+    /// How long a group's license processing takes after a change, e.g. `2s`, `200ms`.
+    #[arg(long, default_value = "2s")]
+    pub processing_delay: String,
+    /// Inject faults from this seed: 503 storms, reads and applied writes answered 504, a user
+    /// deleted and a group's license changed by "another admin" mid-run.
+    #[arg(long, value_name = "SEED")]
+    pub faults: Option<u64>,
+    /// Where to write the tenant as a snapshot folder on SIGINT/SIGTERM (default
+    /// licshift-sandbox-YYYYMMDD-HHMMSS).
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+    #[command(flatten)]
+    pub sim: SimArgs,
 }

@@ -18,6 +18,12 @@ pub enum Error {
     #[diagnostic(code(licshift::invariant), help("this is a bug in licshift: nothing was written. Please report it with the snapshot's inspect output"))]
     Invariant(&'static str, String),
 
+    /// Signing in to, or talking to, Microsoft Graph failed. The binary renders the inner
+    /// diagnostic, with its own code and help.
+    #[error(transparent)]
+    #[diagnostic(code(licshift::graph))]
+    Graph(#[from] crate::graph::GraphError),
+
     #[error("{context}: {source}")]
     #[diagnostic(code(licshift::io))]
     Io {
@@ -31,7 +37,7 @@ impl Error {
         match self {
             Error::Input(_) | Error::Usage(..) => exit::BAD_INPUT,
             Error::Invariant(..) => exit::INVARIANT,
-            Error::Io { .. } => exit::BAD_INPUT,
+            Error::Io { .. } | Error::Graph(_) => exit::BAD_INPUT,
         }
     }
 

@@ -14,16 +14,19 @@
 //! bytes whatever the thread count.
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod diag;
 pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod generate;
+pub mod graph;
 pub mod ingest;
 pub mod model;
 pub mod plan;
 pub mod publish;
 pub mod report;
+pub mod sandbox;
 pub mod settings;
 pub mod verify;

@@ -55,6 +55,9 @@ fn main() -> ExitCode {
                     }
                     let _ = writeln!(err, "error: the snapshot has {} error(s) and {} warning(s); nothing was written", problems.errors, problems.warnings);
                 }
+                Error::Graph(g) => {
+                    render_all(&mut err, std::iter::once(g as &dyn miette::Diagnostic))
+                }
                 other => render_all(&mut err, std::iter::once(other as &dyn miette::Diagnostic)),
             }
             ExitCode::from(code)

@@ -11,7 +11,9 @@ use crate::settings::Simulation;
 use std::io::Write;
 
 pub mod plan;
+pub mod sandbox;
 pub mod scripts;
+pub mod snapshot;
 pub mod suggest;
 pub mod verify;
 
@@ -348,6 +350,8 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
         Command::Verify(args) => verify::run(args, out),
         Command::Suggest(args) => suggest::run(args, out),
         Command::Scripts(args) => scripts::run(args, out),
+        Command::Snapshot(args) => snapshot::run(&args, out),
+        Command::Sandbox(args) => sandbox::run(&args, out),
         Command::Generate {
             users,
             out: dir,

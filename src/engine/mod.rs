@@ -7,6 +7,7 @@
 
 pub mod bridge;
 mod diff;
+pub mod entra;
 mod outcome;
 pub mod rules;
 mod simulate;
