@@ -422,6 +422,12 @@ pub struct SandboxArgs {
     /// The quota window, e.g. `150s`, `60s`, `500ms`.
     #[arg(long, default_value = "150s")]
     pub quota_window: String,
+    /// Reads allowed per read window; beyond it, 429 with Retry-After.
+    #[arg(long, default_value_t = 4000)]
+    pub read_quota: u64,
+    /// The read window.
+    #[arg(long, default_value = "10s")]
+    pub read_window: String,
     /// How long a group's license processing takes after a change, e.g. `2s`, `200ms`.
     #[arg(long, default_value = "2s")]
     pub processing_delay: String,

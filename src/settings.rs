@@ -199,33 +199,3 @@ pub fn connection(a: &crate::cli::GraphArgs) -> Result<crate::graph::Connection>
         write_rate: crate::graph::GRAPH_WRITES_PER_SECOND,
     })
 }
-
-/// The sandbox's flags, checked: loopback only, durations read.
-pub fn sandbox(a: &crate::cli::SandboxArgs) -> Result<crate::sandbox::Options> {
-    let listen: std::net::SocketAddr = a.listen.trim().parse().map_err(|_| {
-        Error::Usage(
-            format!("--listen {:?} is not an address and port", a.listen),
-            Some("write it as 127.0.0.1:8080 (port 0 picks a free one)".into()),
-        )
-    })?;
-    if !listen.ip().is_loopback() {
-        return Err(Error::Usage(
-            format!("--listen {listen} is not a loopback address"),
-            Some("the sandbox hands its token to anyone who asks its login stand-in: it listens on 127.0.0.1 or ::1 only".into()),
-        ));
-    }
-    if a.write_quota == 0 {
-        return Err(Error::usage("--write-quota must be at least 1"));
-    }
-    let quota_window = duration("--quota-window", &a.quota_window)?;
-    if quota_window.is_zero() {
-        return Err(Error::usage("--quota-window must be longer than zero"));
-    }
-    Ok(crate::sandbox::Options {
-        listen,
-        write_quota: a.write_quota,
-        quota_window,
-        processing_delay: duration("--processing-delay", &a.processing_delay)?,
-        faults: a.faults,
-    })
-}

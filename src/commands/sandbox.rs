@@ -8,7 +8,7 @@ use crate::settings::Simulation;
 use std::io::Write;
 
 pub fn run(args: &SandboxArgs, out: &mut dyn Write) -> Result<super::Ran> {
-    let options = crate::settings::sandbox(args)?;
+    let options = options(args)?;
     let sim = Simulation::from_args(&args.snapshot, &args.sim, None)?;
     let save = args.save.clone().unwrap_or_else(|| {
         let stamp: String = crate::clock::utc_now()
@@ -75,5 +75,37 @@ pub fn run(args: &SandboxArgs, out: &mut dyn Write) -> Result<super::Ran> {
             crate::exit::VIOLATIONS
         },
         warnings: snap.warnings,
+    })
+}
+
+/// The sandbox's flags, checked: loopback only, durations read.
+fn options(a: &crate::cli::SandboxArgs) -> Result<crate::sandbox::Options> {
+    let listen: std::net::SocketAddr = a.listen.trim().parse().map_err(|_| {
+        Error::Usage(
+            format!("--listen {:?} is not an address and port", a.listen),
+            Some("write it as 127.0.0.1:8080 (port 0 picks a free one)".into()),
+        )
+    })?;
+    if !listen.ip().is_loopback() {
+        return Err(Error::Usage(
+            format!("--listen {listen} is not a loopback address"),
+            Some("the sandbox hands its token to anyone who asks its login stand-in: it listens on 127.0.0.1 or ::1 only".into()),
+        ));
+    }
+    if a.write_quota == 0 {
+        return Err(Error::usage("--write-quota must be at least 1"));
+    }
+    let quota_window = crate::settings::duration("--quota-window", &a.quota_window)?;
+    if quota_window.is_zero() {
+        return Err(Error::usage("--quota-window must be longer than zero"));
+    }
+    Ok(crate::sandbox::Options {
+        listen,
+        write_quota: a.write_quota,
+        quota_window,
+        read_quota: a.read_quota.max(1),
+        read_window: crate::settings::duration("--read-window", &a.read_window)?,
+        processing_delay: crate::settings::duration("--processing-delay", &a.processing_delay)?,
+        faults: a.faults,
     })
 }

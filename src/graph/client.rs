@@ -87,7 +87,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500u64 << attempt.min(6)).min(Duration::from_secs(30))
+    Duration::from_millis(250u64 << attempt.min(7)).min(Duration::from_secs(30))
 }
 
 impl Client {

@@ -10,6 +10,7 @@
 //! appear only as single-quoted data.
 
 use super::powershell::ps_quote;
+use crate::graph::wire;
 
 const SCRIPT: &str = r#"<#
 .SYNOPSIS
@@ -117,12 +118,12 @@ function Save-Collection([string]$Uri, [string]$File, [scriptblock]$OnPage = $nu
 }
 
 $started = (Get-Date).ToUniversalTime()
-Save-Collection '/v1.0/organization?$select=id,displayName,countryLetterCode' 'organization.json'
+Save-Collection '/v1.0/organization?$select=__ORGANIZATION_SELECT__' 'organization.json'
 Save-Collection '/v1.0/subscribedSkus' 'subscribedSkus.json'
 
 $licensedGroups = New-Object System.Collections.Generic.List[string]
 $namedFound = New-Object System.Collections.Generic.List[string]
-Save-Collection '/v1.0/groups?$select=id,displayName,securityEnabled,licenseProcessingState,assignedLicenses&$top=999' 'groups.json' {
+Save-Collection '/v1.0/groups?$select=__GROUP_SELECT__&$top=999' 'groups.json' {
     param($page, $writer)
     $writer.WriteLine($page)
     foreach ($g in @(($page | ConvertFrom-Json).value)) {
@@ -139,11 +140,11 @@ foreach ($n in $NamedGroups) {
     }
 }
 
-Save-Collection '/v1.0/users?$select=id,userPrincipalName,displayName,usageLocation,accountEnabled,department,city,companyName,country,employeeId,employeeType,jobTitle,officeLocation,state,mail,licenseAssignmentStates&$top=999' 'users.json'
+Save-Collection '/v1.0/users?$select=__USER_SELECT__&$top=999' 'users.json'
 
 # members.json: JSON Lines, each member with the groupId it was listed under.
 foreach ($groupId in $licensedGroups) {
-    $uri = '/v1.0/groups/{0}/members?$select=id,userPrincipalName&$top=999' -f $groupId
+    $uri = '/v1.0/groups/{0}/members?$select=__MEMBER_SELECT__&$top=999' -f $groupId
     Save-Collection $uri 'members.json' {
         param($page, $writer)
         foreach ($m in @(($page | ConvertFrom-Json).value)) {
@@ -176,6 +177,11 @@ pub fn render(groups: &[String]) -> Vec<u8> {
     let text = SCRIPT
         .replace("__VERSION__", env!("CARGO_PKG_VERSION"))
         .replace("__GROUPS__", &list.join(", "))
+        // The same properties `licshift snapshot` asks for: one format, two ways to save it.
+        .replace("__USER_SELECT__", wire::USER_SELECT)
+        .replace("__GROUP_SELECT__", wire::GROUP_SELECT)
+        .replace("__MEMBER_SELECT__", wire::MEMBER_SELECT)
+        .replace("__ORGANIZATION_SELECT__", wire::ORGANIZATION_SELECT)
         .replace('\n', "\r\n");
     let mut out = b"\xEF\xBB\xBF".to_vec();
     out.extend_from_slice(text.as_bytes());

@@ -126,33 +126,38 @@ impl Sandbox {
                 }
             }
         }
+        let quota = if write {
+            &mut self.quota
+        } else {
+            &mut self.reads
+        };
+        if let Some(wait) = quota.admit(now) {
+            self.throttled += 1;
+            self.retry_until = Some(self.retry_until.map_or(now + wait, |t| t.max(now + wait)));
+            let mut r = Reply::json(
+                429,
+                error(
+                    "TooManyRequests",
+                    "Too many requests. Please retry again later.",
+                    rid,
+                    cid,
+                ),
+            );
+            r.headers.push(("Retry-After".into(), seconds(wait)));
+            let (limit, scope) = if write {
+                ("WriteLimitExceeded", "ReadWrite")
+            } else {
+                ("ResourceUnitLimitExceeded", "Read")
+            };
+            r.headers
+                .push(("x-ms-throttle-information".into(), limit.into()));
+            r.headers.push((
+                "x-ms-throttle-scope".into(),
+                format!("Tenant_Application/{scope}/sandbox/{}", self.dir.tenant_id),
+            ));
+            return r;
+        }
         if write {
-            if let Some(wait) = self.quota.admit(now) {
-                self.throttled += 1;
-                self.retry_until = Some(now + wait);
-                let mut r = Reply::json(
-                    429,
-                    error(
-                        "TooManyRequests",
-                        "Too many requests. Please retry again later.",
-                        rid,
-                        cid,
-                    ),
-                );
-                r.headers.push(("Retry-After".into(), seconds(wait)));
-                r.headers.push((
-                    "x-ms-throttle-information".into(),
-                    "WriteLimitExceeded".into(),
-                ));
-                r.headers.push((
-                    "x-ms-throttle-scope".into(),
-                    format!(
-                        "Tenant_Application/ReadWrite/sandbox/{}",
-                        self.dir.tenant_id
-                    ),
-                ));
-                return r;
-            }
             let target = user_target(path).and_then(|u| self.dir.user(u));
             if let Some(f) = &mut self.faults {
                 f.between_writes(

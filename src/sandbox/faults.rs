@@ -70,17 +70,17 @@ impl Faults {
             return Before::Unavailable;
         }
         let r = self.roll() % 1000;
-        if r < 25 {
+        if r < 40 {
             // A storm: this and the next few requests, whoever sends them.
             self.storm = 1 + (r % 4) as u32;
             self.counts.unavailable += 1;
             return Before::Unavailable;
         }
-        if r < 60 {
+        if r < 100 {
             self.counts.unavailable += 1;
             return Before::Unavailable;
         }
-        if !write && r < 90 {
+        if !write && r < 140 {
             self.counts.timeouts += 1;
             return Before::ReadTimeout;
         }
@@ -89,7 +89,7 @@ impl Faults {
 
     /// After a write was applied: answer it with a timeout instead?
     pub fn after_write(&mut self) -> bool {
-        let hit = self.roll() % 100 < 4;
+        let hit = self.roll() % 100 < 5;
         if hit {
             self.counts.timeouts += 1;
         }

@@ -29,6 +29,10 @@ pub struct Options {
     /// Writes allowed per window; beyond it, 429 with Retry-After until the window ends.
     pub write_quota: u64,
     pub quota_window: Duration,
+    /// Reads allowed per read window (Graph counts resource units: about 4,000 GETs of users
+    /// per 10 s for a large tenant).
+    pub read_quota: u64,
+    pub read_window: Duration,
     /// How long a group's licensing takes to process after a change.
     pub processing_delay: Duration,
     pub faults: Option<u64>,
@@ -41,6 +45,8 @@ impl Default for Options {
             // Graph's documented limit per app per tenant.
             write_quota: 3000,
             quota_window: Duration::from_secs(150),
+            read_quota: 4000,
+            read_window: Duration::from_secs(10),
             processing_delay: Duration::from_secs(2),
             faults: None,
         }
@@ -60,18 +66,30 @@ pub struct Report {
     pub faults: FaultCounts,
 }
 
-/// Fixed windows of `window` from the sandbox's start; `per_window` writes each.
+/// Fixed windows of `window` from the sandbox's start; `per_window` requests each.
 struct Quota {
     per_window: u64,
     window: Duration,
     start: Instant,
     current: u64,
     used: u64,
-    writes: u64,
+    /// Requests admitted in all.
+    admitted: u64,
 }
 
 impl Quota {
-    /// None when the write may go; else how long until the next window opens.
+    fn new(per_window: u64, window: Duration) -> Quota {
+        Quota {
+            per_window: per_window.max(1),
+            window,
+            start: Instant::now(),
+            current: 0,
+            used: 0,
+            admitted: 0,
+        }
+    }
+
+    /// None when the request may go; else how long until the next window opens.
     fn admit(&mut self, now: Instant) -> Option<Duration> {
         let elapsed = now.duration_since(self.start);
         let w = (elapsed.as_nanos() / self.window.as_nanos().max(1)) as u64;
@@ -84,7 +102,7 @@ impl Quota {
             return Some(end.saturating_sub(elapsed));
         }
         self.used += 1;
-        self.writes += 1;
+        self.admitted += 1;
         None
     }
 }
@@ -95,6 +113,7 @@ pub struct Sandbox {
     watch: licensing::Watch,
     options: Options,
     quota: Quota,
+    reads: Quota,
     faults: Option<faults::Faults>,
     throttled: u64,
     quota_exceeded: u64,
@@ -110,14 +129,8 @@ impl Sandbox {
     pub fn new(dir: Directory, options: Options, base_url: String) -> Sandbox {
         let token = login::token(&dir.tenant_id.to_string());
         Sandbox {
-            quota: Quota {
-                per_window: options.write_quota.max(1),
-                window: options.quota_window,
-                start: Instant::now(),
-                current: 0,
-                used: 0,
-                writes: 0,
-            },
+            quota: Quota::new(options.write_quota, options.quota_window),
+            reads: Quota::new(options.read_quota, options.read_window),
             faults: options.faults.map(faults::Faults::new),
             dir,
             watch: licensing::Watch::default(),
@@ -156,13 +169,19 @@ impl Sandbox {
             throttled: self.throttled,
             quota_exceeded: self.quota_exceeded,
             requests: self.requests,
-            writes: self.quota.writes,
+            writes: self.quota.admitted,
             faults: self
                 .faults
                 .as_ref()
                 .map(|f| f.counts.clone())
                 .unwrap_or_default(),
         }
+    }
+
+    /// Faults from `seed` from now on (None: none): a test rehearses one run with and one
+    /// without against the same tenant.
+    pub fn set_faults(&mut self, seed: Option<u64>) {
+        self.faults = seed.map(faults::Faults::new);
     }
 
     /// The tenant as it stands, for tests that compare.

@@ -20,6 +20,8 @@ mod generate;
 mod go;
 /// Graph JSON snapshots: the same plans as CSV, documented shapes, malformed JSON.
 mod graph_json;
+/// `licshift snapshot` against the sandbox: round trips, throttling, faults, every sign-in.
+mod graph_loop;
 /// Issue #24: the write rule, verify that cannot be fooled, hostile JSON, escaped outputs.
 mod hardening;
 /// The one-way house: no module imports a layer above it.
@@ -32,6 +34,8 @@ mod plan;
 mod props;
 /// report.html and report.xlsx against plan.json and the CSVs.
 mod review;
+/// The sandbox's own semantics over HTTP: processing, seats, conflicts, the watch, Graph's errors.
+mod sandbox;
 /// The engine's verdicts on one small snapshot per Entra rule.
 mod scenarios;
 /// The known PowerShell pitfalls, looked for on every script's tree.
