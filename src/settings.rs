@@ -199,3 +199,30 @@ pub fn connection(a: &crate::cli::GraphArgs) -> Result<crate::graph::Connection>
         write_rate: crate::graph::GRAPH_WRITES_PER_SECOND,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_people_write_them() {
+        use std::time::Duration;
+        assert_eq!(duration("--x", "150s").unwrap(), Duration::from_secs(150));
+        assert_eq!(
+            duration("--x", "500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(duration("--x", "2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(duration("--x", "1.5").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "s", "-1s", "3h", "1e9s"] {
+            assert!(duration("--x", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_token_never_crosses_the_network_in_clear_text() {
+        assert!(endpoint("--graph-url", "http://127.0.0.1:8080/v1.0").is_ok());
+        assert!(endpoint("--graph-url", "https://graph.microsoft.us/v1.0").is_ok());
+        assert!(endpoint("--graph-url", "http://graph.example.com/v1.0").is_err());
+    }
+}

@@ -443,3 +443,37 @@ async fn azure_cli(cloud: &Cloud, tenant: Option<&str>) -> Result<String, GraphE
     })?;
     Ok(t.access_token)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broader_permission_covers_a_narrower_one() {
+        let held = vec![
+            "Directory.Read.All".to_string(),
+            "user.read.all".to_string(),
+        ];
+        assert!(missing(
+            &["User.Read.All", "Group.Read.All", "Organization.Read.All"],
+            &held
+        )
+        .is_empty());
+        assert_eq!(
+            missing(&["LicenseAssignment.ReadWrite.All"], &held),
+            vec!["LicenseAssignment.ReadWrite.All".to_string()]
+        );
+    }
+
+    #[test]
+    fn claims_come_from_the_tokens_middle_part() {
+        use base64::Engine as _;
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"tid":"t1","scp":"User.Read.All Group.Read.All","upn":"a@b.test"}"#);
+        let c = claims(&format!("x.{body}.sig")).unwrap();
+        assert_eq!(c.tid.as_deref(), Some("t1"));
+        assert_eq!(c.permissions(), vec!["User.Read.All", "Group.Read.All"]);
+        assert_eq!(c.account(), "a@b.test");
+        assert!(claims("opaque-token").is_none());
+    }
+}

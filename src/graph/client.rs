@@ -435,3 +435,32 @@ fn refused_advice(status: u16, how: &str) -> String {
         format!("signed in with {how}, but the account lacks a permission this request needs: grant it (or use an account that has it) and sign in again")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_fractional_seconds() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "2.128".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(2128)));
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", "-1".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn graph_error_bodies_give_their_code_and_message() {
+        let body = br#"{"error":{"code":"Request_BadRequest","message":"User does not have a corresponding license."}}"#;
+        assert_eq!(
+            error_of(body, 400),
+            (
+                "Request_BadRequest".into(),
+                "User does not have a corresponding license.".into()
+            )
+        );
+        assert_eq!(error_of(b"<html>", 502).0, "HTTP502");
+    }
+}

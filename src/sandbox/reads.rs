@@ -324,3 +324,36 @@ pub fn next_link(base: &str, path: &str, query: &str, offset: usize) -> String {
     s.append_pair("$skiptoken", &format!("RFNwdAoAAQAAAA{offset}"));
     format!("{base}{path}?{}", s.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filters_licshift_sends_are_read_and_others_refused() {
+        assert_eq!(
+            filter("id in ('a','b''c')").unwrap(),
+            ("id".to_string(), vec!["a".to_string(), "b'c".to_string()])
+        );
+        assert_eq!(filter("mailNickname eq 'x'").unwrap().1, vec!["x"]);
+        assert!(filter("startswith(displayName,'a')").is_err());
+        let many: Vec<String> = (0..16).map(|i| format!("'{i}'")).collect();
+        assert!(filter(&format!("id in ({})", many.join(","))).is_err());
+    }
+
+    #[test]
+    fn a_page_skips_deleted_records_and_links_on_only_when_more_remain() {
+        let items: Vec<usize> = (0..5).collect();
+        let q = Query {
+            top: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(page(&items, |i| i != 1, &q, 100), (vec![0, 2], Some(3)));
+        let q = Query {
+            top: Some(2),
+            skip: 3,
+            ..Default::default()
+        };
+        assert_eq!(page(&items, |i| i != 4, &q, 100), (vec![3], None));
+    }
+}
