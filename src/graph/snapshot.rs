@@ -238,20 +238,28 @@ pub async fn save(
             client,
             &path,
             |b| {
-                let page: wire::Page<serde_json::Map<String, serde_json::Value>> =
+                #[derive(serde::Deserialize)]
+                struct Kind<'a> {
+                    #[serde(rename = "@odata.type", borrow)]
+                    kind: Option<&'a str>,
+                    #[serde(borrow)]
+                    id: Option<&'a str>,
+                }
+                let page: wire::Page<&serde_json::value::RawValue> =
                     serde_json::from_slice(b).map_err(|e| bad(&path, e))?;
-                for mut m in page.value {
-                    if m.get("@odata.type").and_then(|t| t.as_str())
-                        == Some("#microsoft.graph.group")
-                    {
-                        if let Some(child) = m.get("id").and_then(|v| v.as_str()) {
+                let group_id = serde_json::to_string(&id).unwrap_or_default();
+                for m in page.value {
+                    let text = m.get().trim();
+                    let k: Kind = serde_json::from_str(text).map_err(|e| bad(&path, e))?;
+                    if k.kind == Some("#microsoft.graph.group") {
+                        if let Some(child) = k.id {
                             nested.push(child.to_string());
                         }
                     }
-                    m.insert("groupId".into(), serde_json::Value::String(id.clone()));
-                    serde_json::to_writer(&mut mw, &m)
-                        .map_err(std::io::Error::other)
-                        .and_then(|_| mw.write_all(b"\n"))
+                    // The member as Graph sent it, with the group it was listed under.
+                    let open = text.strip_suffix('}').unwrap_or(text).trim_end();
+                    let sep = if open.ends_with('{') { "" } else { "," };
+                    writeln!(mw, "{open}{sep}\"groupId\":{group_id}}}")
                         .map_err(io(&members_path))?;
                     member_count += 1;
                 }

@@ -174,7 +174,48 @@ impl Directory {
     }
 
     pub fn user_json(&self, u: usize, select: &Option<Vec<String>>) -> Value {
-        keep(as_map(&self.user_wire(u)), select, USER_DEFAULT)
+        let mut out = Vec::new();
+        self.write_user(u, select, &mut out);
+        serde_json::from_slice(&out).unwrap_or_default()
+    }
+
+    /// One user as JSON with the selected properties (Graph's default ones without `$select`),
+    /// written straight to `out`: a page of 999 users is most of what a snapshot costs.
+    pub fn write_user(&self, u: usize, select: &Option<Vec<String>>, out: &mut Vec<u8>) {
+        let w = self.user_wire(u);
+        let default: Vec<String>;
+        let keys = match select {
+            Some(s) => s,
+            None => {
+                default = USER_DEFAULT.iter().map(|s| s.to_string()).collect();
+                &default
+            }
+        };
+        out.push(b'{');
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut *out, k);
+            out.push(b':');
+            let _ = match k.as_str() {
+                "id" => serde_json::to_writer(&mut *out, &w.id),
+                "userPrincipalName" => serde_json::to_writer(&mut *out, &w.user_principal_name),
+                "displayName" => serde_json::to_writer(&mut *out, &w.display_name),
+                "usageLocation" => serde_json::to_writer(&mut *out, &w.usage_location),
+                "accountEnabled" => serde_json::to_writer(&mut *out, &w.account_enabled),
+                "department" => serde_json::to_writer(&mut *out, &w.department),
+                "assignedLicenses" => serde_json::to_writer(&mut *out, &w.assigned_licenses),
+                "licenseAssignmentStates" => {
+                    serde_json::to_writer(&mut *out, &w.license_assignment_states)
+                }
+                _ => {
+                    out.extend_from_slice(b"null");
+                    Ok(())
+                }
+            };
+        }
+        out.push(b'}');
     }
 
     pub fn group_wire(&self, g: usize) -> wire::Group {
@@ -205,35 +246,51 @@ impl Directory {
         keep(m, select, GROUP_DEFAULT)
     }
 
-    /// Group `g`'s members: users, then nested groups.
-    pub fn member_json(&self, g: usize, select: &Option<Vec<String>>) -> Vec<Value> {
+    /// Group `g`'s members: users, then nested groups. `range` is the page (indexes into the
+    /// list), so a page costs its own size, not the group's. Deleted users have left already.
+    pub fn member_json(
+        &self,
+        g: usize,
+        select: &Option<Vec<String>>,
+        range: std::ops::Range<usize>,
+    ) -> Vec<Value> {
         let group = &self.groups[g];
-        let users = group
-            .members
+        let n = group.members.len();
+        let users = &group.members[range.start.min(n)..range.end.min(n)];
+        let nested = &group.nested[range.start.max(n) - n..range.end.max(n) - n];
+        users
             .iter()
-            .filter(|&&u| !self.users[u].deleted)
-            .map(|&u| {
-                let m = as_map(&wire::Member {
-                    odata_type: "#microsoft.graph.user".into(),
-                    id: self.users[u].id.to_string(),
-                    user_principal_name: Some(self.users[u].upn.clone()),
-                });
-                keep(m, select, &["id", "userPrincipalName"])
-            });
-        let groups = group.nested.iter().map(|&c| {
-            let mut m = Map::new();
-            m.insert("@odata.type".into(), "#microsoft.graph.group".into());
-            m.insert("id".into(), self.groups[c].id.to_string().into());
-            m.insert("displayName".into(), self.groups[c].name.clone().into());
-            let sel = select.as_ref().map(|s| {
-                s.iter()
-                    .filter(|k| *k != "userPrincipalName")
-                    .cloned()
-                    .collect::<Vec<_>>()
-            });
-            keep(m, &sel, &["id", "displayName"])
+            .map(|&u| self.member_user(u, select))
+            .chain(nested.iter().map(|&c| self.member_group(c, select)))
+            .collect()
+    }
+
+    /// How many members `member_json` lists.
+    pub fn member_count(&self, g: usize) -> usize {
+        self.groups[g].members.len() + self.groups[g].nested.len()
+    }
+
+    fn member_user(&self, u: usize, select: &Option<Vec<String>>) -> Value {
+        let m = as_map(&wire::Member {
+            odata_type: "#microsoft.graph.user".into(),
+            id: self.users[u].id.to_string(),
+            user_principal_name: Some(self.users[u].upn.clone()),
         });
-        users.chain(groups).collect()
+        keep(m, select, &["id", "userPrincipalName"])
+    }
+
+    fn member_group(&self, c: usize, select: &Option<Vec<String>>) -> Value {
+        let mut m = Map::new();
+        m.insert("@odata.type".into(), "#microsoft.graph.group".into());
+        m.insert("id".into(), self.groups[c].id.to_string().into());
+        m.insert("displayName".into(), self.groups[c].name.clone().into());
+        let sel = select.as_ref().map(|s| {
+            s.iter()
+                .filter(|k| *k != "userPrincipalName")
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        keep(m, &sel, &["id", "displayName"])
     }
 
     pub fn skus_wire(&self) -> Vec<wire::SubscribedSku> {

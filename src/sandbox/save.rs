@@ -62,7 +62,7 @@ impl Sandbox {
         let members = select(wire::MEMBER_SELECT);
         for g in 0..d.groups.len() {
             let id = d.groups[g].id.to_string();
-            for mut m in d.member_json(g, &members) {
+            for mut m in d.member_json(g, &members, 0..d.member_count(g)) {
                 m["groupId"] = json!(id);
                 serde_json::to_writer(&mut w, &m)?;
                 w.write_all(b"\n")?;

@@ -130,16 +130,16 @@ impl Drop for Running {
     }
 }
 
-fn json_response(
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Option<serde_json::Value>,
-) -> Response {
+fn json_value(status: u16, body: serde_json::Value) -> Response {
+    json_response(status, Vec::new(), Some(body.to_string().into_bytes()))
+}
+
+fn json_response(status: u16, headers: Vec<(String, String)>, body: Option<Vec<u8>>) -> Response {
     let mut r = match body {
         Some(b) => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             [("content-type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")],
-            b.to_string(),
+            b,
         )
             .into_response(),
         None => StatusCode::from_u16(status)
@@ -189,7 +189,7 @@ async fn handle(
                     ("request-id".into(), rid.clone()),
                     ("WWW-Authenticate".into(), "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\"".into()),
                 ],
-                Some(super::api::error(code, message, &rid, &rid)),
+                Some(super::api::error(code, message, &rid, &rid).to_string().into_bytes()),
             );
         }
         let cid = headers
@@ -202,31 +202,22 @@ async fn handle(
     }
     match (method.as_str(), path.as_str()) {
         ("GET", "/_sandbox/report") => {
-            json_response(200, Vec::new(), serde_json::to_value(s.report()).ok())
+            json_response(200, Vec::new(), serde_json::to_vec(&s.report()).ok())
         }
         ("POST", "/_sandbox/snapshot") => {
             let out = form_urlencoded::parse(query.as_bytes())
                 .find(|(k, _)| k == "out")
                 .map(|(_, v)| std::path::PathBuf::from(v.into_owned()));
             let Some(out) = out else {
-                return json_response(
-                    400,
-                    Vec::new(),
-                    Some(serde_json::json!({"error": "give ?out=DIR"})),
-                );
+                return json_value(400, serde_json::json!({"error": "give ?out=DIR"}));
             };
             let written = std::fs::create_dir_all(&out).and_then(|_| s.save(&out));
             match written {
-                Ok(()) => json_response(
+                Ok(()) => json_value(
                     200,
-                    Vec::new(),
-                    Some(serde_json::json!({"written": out.display().to_string()})),
+                    serde_json::json!({"written": out.display().to_string()}),
                 ),
-                Err(e) => json_response(
-                    500,
-                    Vec::new(),
-                    Some(serde_json::json!({"error": e.to_string()})),
-                ),
+                Err(e) => json_value(500, serde_json::json!({"error": e.to_string()})),
             }
         }
         ("POST", p)
@@ -240,14 +231,11 @@ async fn handle(
                 "devicecode"
             };
             let (status, body) = s.login(&tenant, endpoint, &body);
-            json_response(status, Vec::new(), Some(body))
+            json_value(status, body)
         }
-        _ => json_response(
+        _ => json_value(
             404,
-            Vec::new(),
-            Some(
-                serde_json::json!({"error": {"code": "NotFound", "message": format!("{method} {path}: the sandbox serves /v1.0, /_sandbox/report, /_sandbox/snapshot and the login stand-in")}}),
-            ),
+            serde_json::json!({"error": {"code": "NotFound", "message": format!("{method} {path}: the sandbox serves /v1.0, /_sandbox/report, /_sandbox/snapshot and the login stand-in")}}),
         ),
     }
 }
