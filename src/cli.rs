@@ -98,6 +98,16 @@ pub enum Command {
     /// Read the tenant through Microsoft Graph (GET requests only) into a snapshot folder: the
     /// Graph JSON files export-script saves, written whole or not at all.
     Snapshot(SnapshotArgs),
+    /// Carry out one stage of a plan through Microsoft Graph: `prepare`, `wave N`, `rollback
+    /// wave N`. Live re-checks, a journal in PLAN/run/, resume after a crash. Exit 0 every user
+    /// done, 1 some skipped or failed (listed), 2 pre-flight or usage.
+    Apply(ApplyArgs),
+    /// What the journals of PLAN/run/ say: per stage done, skipped, failed and pending, the last
+    /// go/no-go, and what to run next.
+    Status {
+        /// The plan folder.
+        plan: PathBuf,
+    },
     /// Serve a snapshot's tenant on loopback as Microsoft Graph v1.0 does — group licensing
     /// processed asynchronously, writes throttled, faults from a seed, every lost plan watched —
     /// to rehearse a migration. Prints LICSHIFT_GRAPH_URL=… and LICSHIFT_GRAPH_TOKEN=… first.
@@ -439,6 +449,37 @@ pub struct SandboxArgs {
     /// licshift-sandbox-YYYYMMDD-HHMMSS).
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// The plan folder (sealed by `licshift plan`).
+    pub plan: PathBuf,
+    /// The snapshot the plan was made from.
+    pub snapshot: PathBuf,
+    /// `prepare`, `wave N`, `rollback wave N` (or `wave-N`, `rollback-wave-N`).
+    #[arg(long, num_args = 1..=3, required = true, value_name = "STAGE")]
+    pub stage: Vec<String>,
+    /// Read live and journal what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (pipelines).
+    #[arg(long)]
+    pub yes: bool,
+    /// Run a wave before the one before it is done.
+    #[arg(long)]
+    pub out_of_order: bool,
+    /// Writes per second to stay under (Graph's limit per app per tenant is 3,000 per 150 s:
+    /// 20 a second).
+    #[arg(long, default_value_t = 20.0)]
+    pub write_rate: f64,
+    /// How long to wait for the groups' license processing after prepare.
+    #[arg(long, default_value = "30m")]
+    pub processing_timeout: String,
+    #[command(flatten)]
+    pub graph: GraphArgs,
     #[command(flatten)]
     pub sim: SimArgs,
 }

@@ -10,6 +10,7 @@ use crate::report;
 use crate::settings::Simulation;
 use std::io::Write;
 
+pub mod apply;
 pub mod plan;
 pub mod sandbox;
 pub mod scripts;
@@ -351,6 +352,8 @@ pub fn execute(cli: Cli, out: &mut dyn Write) -> Result<Ran> {
         Command::Suggest(args) => suggest::run(args, out),
         Command::Scripts(args) => scripts::run(args, out),
         Command::Snapshot(args) => snapshot::run(&args, out),
+        Command::Apply(args) => apply::run(&args, out),
+        Command::Status { plan } => apply::status::run(&plan, out),
         Command::Sandbox(args) => sandbox::run(&args, out),
         Command::Generate {
             users,

@@ -178,6 +178,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
             (format!("stage {stage}"), None, Vec::new())
         }
         (None, Some(wave), Some(fresh)) => {
+            let partial = fresh.join("read-back.json").is_file();
             let fresh = load_fresh(&sim, fresh, &mut fresh_inputs)?;
             let fresh_outcome = engine::simulate(
                 &fresh.tenant,
@@ -193,6 +194,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> Result<Ran> {
                 wave,
                 &fresh.tenant,
                 &fresh_outcome,
+                partial,
             );
             violations.extend(r.violations);
             pending = r.pending;

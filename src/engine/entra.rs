@@ -79,6 +79,10 @@ pub fn direct_allowed(
     held: &Held,
     short: Option<SkuIdx>,
 ) -> Result<(), Refusal> {
+    // A usage location is needed to assign, not to remove.
+    if adding.is_empty() {
+        return Ok(());
+    }
     match held.location {
         None => return Err(Refusal::Location),
         Some(c) if !rules.unavailable_in(adding, c).is_empty() => return Err(Refusal::Location),
@@ -114,4 +118,93 @@ pub fn direct_allowed(
         return Err(Refusal::Seats { sku });
     }
     Ok(())
+}
+
+/// One of a user's group-based assignments as read live, with the group's own license of that
+/// SKU as read live.
+pub struct LiveGroupState {
+    pub group: String,
+    /// `Active` with no error.
+    pub healthy: bool,
+    /// How it stands, in words, when not healthy (`Error (CountViolation)`).
+    pub words: String,
+    /// What the user's assignment enables.
+    pub plans: PlanSet,
+    /// What the group's license of that SKU enables now (None: the group no longer assigns
+    /// the SKU).
+    pub template: Option<PlanSet>,
+    /// The group's licenseProcessingState is `ProcessingComplete`.
+    pub processed: bool,
+}
+
+/// The rule a direct assignment is removed by, live (SPEC §9): every covering group's
+/// assignment is `Active` with no error, the group is not in the middle of processing a change,
+/// and together they still enable every plan the direct assignment does. `Err` says why not.
+pub fn may_remove(direct: &PlanSet, covering: &[LiveGroupState]) -> Result<(), String> {
+    let mut why = Vec::new();
+    for s in covering {
+        if !s.healthy {
+            why.push(format!("{}'s assignment is {}", s.group, s.words));
+        } else if !s.processed {
+            why.push(format!("{} is still processing a license change", s.group));
+        }
+    }
+    if !why.is_empty() {
+        return Err(why.join("; "));
+    }
+    let mut given = PlanSet::new();
+    for s in covering {
+        if let Some(t) = &s.template {
+            given.union_with(&s.plans.intersection(t));
+        }
+    }
+    let missing = direct.minus(&given);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the covering groups no longer give {} plan(s) of the direct assignment",
+            missing.len()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ids: &[u32]) -> PlanSet {
+        PlanSet::from_iter_idx(ids.iter().map(|&i| PlanIdx(i)))
+    }
+
+    fn state(plans: &[u32], template: Option<&[u32]>) -> LiveGroupState {
+        LiveGroupState {
+            group: "G".into(),
+            healthy: true,
+            words: "Active".into(),
+            plans: set(plans),
+            template: template.map(set),
+            processed: true,
+        }
+    }
+
+    #[test]
+    fn a_removal_needs_every_plan_from_healthy_settled_groups() {
+        let direct = set(&[1, 2]);
+        assert!(may_remove(&direct, &[state(&[1, 2, 3], Some(&[1, 2, 3]))]).is_ok());
+        // Another admin disabled plan 2 in the group's license; members not yet reprocessed.
+        assert!(may_remove(&direct, &[state(&[1, 2], Some(&[1]))]).is_err());
+        // The group no longer assigns the SKU at all.
+        assert!(may_remove(&direct, &[state(&[1, 2], None)]).is_err());
+        let mut failing = state(&[1, 2], Some(&[1, 2]));
+        failing.healthy = false;
+        failing.words = "Error (CountViolation)".into();
+        assert!(may_remove(&direct, &[failing])
+            .unwrap_err()
+            .contains("CountViolation"));
+        let mut busy = state(&[1, 2], Some(&[1, 2]));
+        busy.processed = false;
+        assert!(may_remove(&direct, &[busy]).is_err());
+        assert!(may_remove(&direct, &[]).is_err());
+    }
 }

@@ -188,7 +188,7 @@ impl Client {
     /// A POST/PATCH/DELETE, paced as `writes` writes.
     pub async fn write(
         &self,
-        method: reqwest::Method,
+        method: super::Method,
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Response, GraphError> {

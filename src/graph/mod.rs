@@ -13,6 +13,8 @@ pub mod wire;
 
 pub use auth::{SignIn, Token};
 pub use client::{Client, Connection, Response, Stats, GRAPH_WRITES_PER_SECOND};
+/// The HTTP method of a write.
+pub use reqwest::Method;
 
 /// A national cloud: Graph's host and the login host (Microsoft Graph national cloud
 /// deployments).

@@ -371,3 +371,47 @@ fn read_manifest(path: &std::path::Path) -> Result<PlanManifest, Problem> {
         files,
     })
 }
+
+/// One row of prepare.csv: a group to create, a template line to assign, a member to add.
+#[derive(Debug, Clone, Default)]
+pub struct PrepareRow {
+    pub action: String,
+    pub group_id: Option<Guid>,
+    pub group_name: String,
+    pub sku_id: Option<Guid>,
+    pub disabled_plans: Vec<Guid>,
+    pub user_id: Option<Guid>,
+    pub upn: String,
+}
+
+/// prepare.csv as `plan` wrote it (the folder's seal vouches for it; apply checks the seal
+/// first).
+pub fn read_prepare(path: &std::path::Path) -> std::io::Result<Vec<PrepareRow>> {
+    let mut r = csv::ReaderBuilder::new().from_path(path)?;
+    let headers = r.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (a, gi, gn, si, dp, ui, up) = (
+        col("action"),
+        col("groupId"),
+        col("groupName"),
+        col("skuId"),
+        col("disabledPlans"),
+        col("userId"),
+        col("userPrincipalName"),
+    );
+    let mut out = Vec::new();
+    for rec in r.records() {
+        let rec = rec?;
+        let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("").trim().to_string();
+        out.push(PrepareRow {
+            action: get(a),
+            group_id: Guid::parse(&get(gi)),
+            group_name: get(gn),
+            sku_id: Guid::parse(&get(si)),
+            disabled_plans: get(dp).split(';').filter_map(Guid::parse).collect(),
+            user_id: Guid::parse(&get(ui)),
+            upn: get(up),
+        });
+    }
+    Ok(out)
+}

@@ -55,7 +55,7 @@ pub fn ps_quote(s: &str) -> String {
 }
 
 mod bridge;
-mod prepare;
+pub mod prepare;
 mod wave;
 
 pub use bridge::{bridge_rollback_script, bridge_script};
