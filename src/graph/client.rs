@@ -58,6 +58,9 @@ struct Gate {
     /// The next write's slot.
     write_next: Instant,
     write_interval: Duration,
+    /// The interval the pace asked for: a 429 slows writes down to at most four times it, and
+    /// answers without one bring the pace back.
+    base_interval: Duration,
 }
 
 pub struct Client {
@@ -118,6 +121,7 @@ impl Client {
                 not_before: now,
                 write_next: now,
                 write_interval: Duration::from_secs_f64(1.0 / c.write_rate.max(0.01)),
+                base_interval: Duration::from_secs_f64(1.0 / c.write_rate.max(0.01)),
             }),
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
@@ -176,8 +180,14 @@ impl Client {
         let until = Instant::now() + wait;
         g.not_before = g.not_before.max(until);
         if throttled {
-            g.write_interval = g.write_interval.mul_f64(1.25);
+            g.write_interval = g.write_interval.mul_f64(1.25).min(g.base_interval * 4);
         }
+    }
+
+    /// A write answered without throttling: the pace recovers a little toward the one asked.
+    fn recover(&self) {
+        let mut g = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        g.write_interval = g.write_interval.mul_f64(0.98).max(g.base_interval);
     }
 
     pub async fn get(&self, path: &str) -> Result<Response, GraphError> {
@@ -262,6 +272,9 @@ impl Client {
                 }
             };
             if (200..300).contains(&status) {
+                if kind == Kind::Write {
+                    self.recover();
+                }
                 return Ok(Response {
                     status,
                     body: bytes,
@@ -382,10 +395,12 @@ impl Client {
                 })?;
             let mut again = Vec::new();
             let mut pause = Duration::ZERO;
+            let mut throttled = false;
             for a in answers.responses {
                 if (a.status == 429 || a.status == 503) && attempt < self.max_attempts {
                     if a.status == 429 {
                         self.throttled.fetch_add(1, Ordering::Relaxed);
+                        throttled = true;
                     }
                     let ra = a
                         .headers
@@ -406,7 +421,10 @@ impl Client {
             if !again.is_empty() {
                 self.retries
                     .fetch_add(again.len() as u64, Ordering::Relaxed);
-                self.hold_off(pause + jitter(pause / 10 + Duration::from_millis(20)), true);
+                self.hold_off(
+                    pause + jitter(pause / 10 + Duration::from_millis(20)),
+                    throttled,
+                );
             }
             pending = again;
         }

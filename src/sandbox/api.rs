@@ -165,15 +165,13 @@ impl Sandbox {
             ));
             return r;
         }
-        if write {
-            let target = user_target(path).and_then(|u| self.dir.user(u));
-            if let Some(f) = &mut self.faults {
-                f.between_writes(
-                    &mut self.dir,
-                    &mut self.watch,
-                    target,
-                    self.options.processing_delay,
-                );
+        if let Some(f) = &mut self.faults {
+            if write {
+                let target = user_target(path).and_then(|u| self.dir.user(u));
+                f.between_writes(&mut self.dir, target);
+            } else if method == "GET" && path == "/users" {
+                // Between a client's batches: before it reads its next users live.
+                f.between_batches(&mut self.dir, self.options.processing_delay);
             }
         }
         let request = format!("{method} /v1.0{path} (request-id {rid})");

@@ -5,7 +5,6 @@
 //! 504s and must end with the same files as a run without faults.
 
 use super::directory::Directory;
-use super::licensing::Watch;
 use crate::model::{PlanSet, SkuIdx};
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ pub struct Faults {
     writes: u64,
     delete_at: u64,
     admin_at: u64,
+    admin_tried: bool,
     pub counts: FaultCounts,
 }
 
@@ -54,6 +54,7 @@ impl Faults {
             writes: 0,
             delete_at: 5 + splitmix(seed ^ 1) % 40,
             admin_at: 10 + splitmix(seed ^ 2) % 60,
+            admin_tried: false,
             counts: FaultCounts::default(),
         }
     }
@@ -96,15 +97,9 @@ impl Faults {
         hit
     }
 
-    /// Someone else's changes, at their turn in the run. `target` is the user the current
-    /// request is about (never the one deleted).
-    pub fn between_writes(
-        &mut self,
-        d: &mut Directory,
-        watch: &mut Watch,
-        target: Option<usize>,
-        delay: Duration,
-    ) {
+    /// A user deleted by someone else, at its turn among the writes. `target` is the user the
+    /// current request is about (never the one deleted).
+    pub fn between_writes(&mut self, d: &mut Directory, target: Option<usize>) {
         self.writes += 1;
         if self.writes == self.delete_at {
             let candidates: Vec<usize> = (0..d.users.len())
@@ -120,8 +115,16 @@ impl Faults {
                 d.delete_user(u);
             }
         }
-        if self.writes == self.admin_at {
-            if let Some(what) = admin_change(d, watch, self.seed, delay) {
+    }
+
+    /// Another admin's change to a group's license, once writes have reached its turn, landing
+    /// between a client's batches — as it reads its next users. A change landing while a batch
+    /// is in flight is a race no client can close; `verify --after` reports what it costs.
+    pub fn between_batches(&mut self, d: &mut Directory, delay: Duration) {
+        if self.writes >= self.admin_at && self.counts.admin_changes.is_empty() && !self.admin_tried
+        {
+            self.admin_tried = true;
+            if let Some(what) = admin_change(d, self.seed, delay) {
                 self.counts.admin_changes.push(what);
             }
         }
@@ -131,12 +134,7 @@ impl Faults {
 /// Another admin disables one plan in a group's license — one that every member holding it
 /// through the group also holds from another source, so the change itself takes nothing from
 /// anyone. What it tests is that licshift reads groups live, not that Entra hurts users.
-fn admin_change(
-    d: &mut Directory,
-    watch: &mut Watch,
-    seed: u64,
-    delay: Duration,
-) -> Option<String> {
+fn admin_change(d: &mut Directory, seed: u64, delay: Duration) -> Option<String> {
     let mut options: Vec<(usize, SkuIdx, crate::model::PlanIdx)> = Vec::new();
     for g in 0..d.groups.len() {
         for (s, disabled) in &d.groups[g].licenses {
@@ -177,7 +175,6 @@ fn admin_change(
         d.groups[g].name,
         d.skus[s.ix()].part_number
     );
-    let _ = watch;
     d.assign_group(
         g,
         vec![(s, disabled)],

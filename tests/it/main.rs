@@ -4,6 +4,8 @@ mod util;
 
 /// Hostile input: truncated, binary, huge, Excel-mangled, bombs.
 mod adversarial;
+/// `licshift apply` against the sandbox: the week, crashes, rollback, races, pace.
+mod apply;
 /// `plan --bridge`: conflicting licenses swapped in one call, and verify of such a plan.
 mod bridge;
 /// The contoso example tenant, end to end.

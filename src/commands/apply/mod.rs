@@ -121,6 +121,8 @@ pub(crate) struct Run<'a> {
     /// Lines for the summary: users skipped or failed, with why.
     pub notes: Vec<String>,
     pub say: &'a (dyn Fn(&str) + Sync),
+    /// First and last write sent, and how many: the pace a wave kept.
+    pub writes: Option<(std::time::Instant, std::time::Instant, usize)>,
 }
 
 impl Run<'_> {
@@ -298,6 +300,7 @@ pub fn run(args: &ApplyArgs, out: &mut dyn Write) -> Result<super::Ran> {
         tally: Tally::default(),
         notes: Vec::new(),
         say: &say,
+        writes: None,
     };
     let go = match stage {
         Stage::Prepare => prepare::run(&mut r, processing_timeout)?,
@@ -331,6 +334,14 @@ pub fn run(args: &ApplyArgs, out: &mut dyn Write) -> Result<super::Ran> {
         stats.throttled,
         r.journal.path().display()
     );
+    if let Some((first, last, n)) = r.writes {
+        let secs = (last - first).as_secs_f64().max(0.001);
+        text += &format!(
+            "Writes: {n} in {secs:.2} s ({:.1} a second; the pace asked: {:.1}).\n",
+            n as f64 / secs,
+            args.write_rate
+        );
+    }
     for n in r.notes.iter().take(50) {
         text += &format!("  {}\n", crate::report::terminal(n));
     }

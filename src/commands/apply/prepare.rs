@@ -82,8 +82,101 @@ pub fn run(r: &mut Run, timeout: Duration) -> Result<Option<(bool, String)>> {
     touched.dedup();
     if !r.dry_run {
         wait(r, &touched, timeout)?;
+        if reprocess_unassigned(r)? > 0 {
+            wait(r, &touched, timeout)?;
+        }
     }
     checkpoint(r).map(Some)
+}
+
+/// Members the waves rely on whose covering group has not assigned its license to them at all
+/// (a membership Entra has not processed yet) are reprocessed, as an engineer would, before the
+/// checkpoint judges them. Returns how many.
+fn reprocess_unassigned(r: &mut Run) -> Result<usize> {
+    let t = &r.plan.tenant;
+    let mut want: BTreeMap<Guid, Vec<String>> = BTreeMap::new();
+    for x in &r.plan.removals {
+        for g in r.plan.covering(x) {
+            if let Some(id) = super::group_id(t, g, &r.run_dir) {
+                want.entry(t.users[x.user.ix()].id)
+                    .or_default()
+                    .push(id.to_ascii_lowercase());
+            }
+        }
+    }
+    let ids: Vec<Guid> = want.keys().copied().collect();
+    let live = super::live::users(r, &ids)?;
+    let mut todo: Vec<(Guid, String)> = Vec::new();
+    for (id, groups) in &want {
+        let Some(u) = live.get(id) else { continue };
+        let has = |g: &String| {
+            u.license_assignment_states.iter().any(|s| {
+                s.assigned_by_group
+                    .as_deref()
+                    .is_some_and(|b| b.eq_ignore_ascii_case(g))
+            })
+        };
+        if !groups.iter().all(has) {
+            todo.push((*id, u.user_principal_name.clone().unwrap_or_default()));
+        }
+    }
+    for chunk in todo.chunks(wire::MAX_BATCH) {
+        let requests: Vec<wire::BatchRequest> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| wire::BatchRequest {
+                id: (i + 1).to_string(),
+                method: "POST".into(),
+                url: format!("/users/{id}/reprocessLicenseAssignment"),
+                headers: Some(
+                    [("Content-Type".to_string(), "application/json".to_string())].into(),
+                ),
+                body: Some(serde_json::json!({})),
+            })
+            .collect();
+        for (id, upn) in chunk {
+            let key = format!("reprocess:{id}");
+            r.intent(Record::Intent {
+                key,
+                user: upn.clone(),
+                method: "POST".into(),
+                url: format!("/users/{id}/reprocessLicenseAssignment"),
+                body: serde_json::json!({}),
+                before: None,
+            })?;
+        }
+        let answers = r.block(r.client.batch(requests)).unwrap_or_default();
+        for (i, (id, upn)) in chunk.iter().enumerate() {
+            let key = format!("reprocess:{id}");
+            let a = answers.iter().find(|a| a.id == (i + 1).to_string());
+            let (outcome, error) = match a.map(|a| a.status) {
+                Some(200) => ("done", None),
+                Some(404) => ("gone", None),
+                Some(s) => ("failed", Some(format!("HTTP {s}"))),
+                None => ("failed", Some("no answer".to_string())),
+            };
+            r.outcome(
+                &key,
+                upn,
+                outcome,
+                Detail {
+                    reason: Some(
+                        "a covering group had not assigned its license to the user: reprocessed"
+                            .into(),
+                    ),
+                    error,
+                    ..Default::default()
+                },
+            )?;
+        }
+    }
+    if !todo.is_empty() {
+        (r.say)(&format!(
+            "prepare: {} member(s) a covering group had not assigned yet were reprocessed",
+            todo.len()
+        ));
+    }
+    Ok(todo.len())
 }
 
 fn member_key(g: &str, row: &PrepareRow) -> String {

@@ -181,7 +181,15 @@ fn send(r: &mut Run, steps: Vec<Step>) -> Result<()> {
             body: Some(assign_body(&s.remove)),
         })
         .collect();
-    let answers = match r.block(r.client.batch(requests)) {
+    let sent = std::time::Instant::now();
+    let result = r.block(r.client.batch(requests));
+    let now = std::time::Instant::now();
+    let count = steps.len();
+    r.writes = Some(match r.writes {
+        None => (sent, now, count),
+        Some((first, _, n)) => (first, now, n + count),
+    });
+    let answers = match result {
         Ok(a) => a,
         // The whole batch's answer was lost: every step is read back.
         Err(GraphError::Unknown { .. }) | Err(GraphError::GaveUp { .. }) => Vec::new(),
