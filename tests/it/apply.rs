@@ -123,8 +123,8 @@ fn outcomes(plan: &Path, waves: u32) -> Vec<(String, String, String)> {
 fn the_week_end_to_end_with_faults_loses_no_plan() {
     let tmp = temp_dir("apply-week");
     let files = tmp.join("files");
-    // 800 users in the README's test command; .ci/run's long phase runs the 5,000.
-    let users = std::env::var("LICSHIFT_WEEK_USERS").unwrap_or_else(|_| "800".into());
+    // 500 users in the README's test command; .ci/run's long phase runs the 5,000.
+    let users = std::env::var("LICSHIFT_WEEK_USERS").unwrap_or_else(|_| "500".into());
     let g = licshift(&[
         "generate",
         "--users",
