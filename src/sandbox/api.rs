@@ -88,10 +88,17 @@ impl Sandbox {
         self.requests += 1;
         self.tick(now);
         if path == "/$batch" && method == "POST" {
-            return self.batch(body, &rid, &cid);
+            if self.retry_until.is_some_and(|t| now < t) {
+                self.quota_exceeded += 1;
+            }
+            self.in_batch = true;
+            let reply = self.batch(body, &rid, &cid);
+            self.in_batch = false;
+            return reply;
         }
         let write = is_write(method);
-        if self.retry_until.is_some_and(|t| now < t) {
+        // Requests inside one $batch arrive together: only the batch itself can come early.
+        if !self.in_batch && self.retry_until.is_some_and(|t| now < t) {
             self.quota_exceeded += 1;
         }
         let mut reply = self.guarded(method, path, query, body, write, now, &rid, &cid);
@@ -130,7 +137,11 @@ impl Sandbox {
                     return r;
                 }
                 Before::ReadTimeout => {
-                    return Reply::json(504, error("UnknownError", "Gateway timeout.", rid, cid))
+                    let mut r =
+                        Reply::json(504, error("UnknownError", "Gateway timeout.", rid, cid));
+                    r.headers
+                        .push(("Retry-After".into(), seconds(UNAVAILABLE_RETRY)));
+                    return r;
                 }
             }
         }

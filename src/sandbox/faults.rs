@@ -43,7 +43,7 @@ fn splitmix(mut x: u64) -> u64 {
 }
 
 /// How long a 503 asks the client to wait.
-pub const UNAVAILABLE_RETRY: Duration = Duration::from_millis(200);
+pub const UNAVAILABLE_RETRY: Duration = Duration::from_millis(50);
 
 impl Faults {
     pub fn new(seed: u64) -> Faults {

@@ -119,6 +119,8 @@ pub struct Sandbox {
     quota_exceeded: u64,
     requests: u64,
     retry_until: Option<Instant>,
+    /// Serving the requests of a `$batch`.
+    in_batch: bool,
     /// `http://127.0.0.1:PORT/v1.0`
     base_url: String,
     token: String,
@@ -139,6 +141,7 @@ impl Sandbox {
             quota_exceeded: 0,
             requests: 0,
             retry_until: None,
+            in_batch: false,
             base_url,
             token,
             devices: login::Devices::default(),

@@ -424,13 +424,14 @@ fn a_wave_runs_at_the_write_quota() {
     let snap = fixture("contoso");
     let plan = tmp.join("plan");
     plan_of(&snap, &plan);
-    // Graph's limit scaled: 300 writes a second instead of 20.
-    let quota = 300u64;
+    // Graph's limit scaled: 1,000 writes per 10 s (100 a second) instead of 3,000 per 150 s
+    // (the tests share two cores); apply paced at it.
+    let quota = 100u64;
     let s = serve(
         &snap,
         Options {
-            write_quota: quota,
-            quota_window: Duration::from_secs(1),
+            write_quota: quota * 10,
+            quota_window: Duration::from_secs(10),
             ..options(None)
         },
     );
