@@ -71,6 +71,40 @@ async fn each_page(
     Ok(())
 }
 
+/// Saves every page of `url` into `dir/file`, a page per line as Graph sent it, showing each
+/// page's records (read as `T`) to `see`; returns how many records there were.
+async fn save_pages<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    dir: &Path,
+    file: &str,
+    url: &str,
+    saved: &mut Saved,
+    progress: &dyn Progress,
+    mut see: impl FnMut(&[T]),
+) -> Result<u64, GraphError> {
+    let path = dir.join(file);
+    let mut w = BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
+    let mut count = 0u64;
+    each_page(
+        client,
+        url,
+        |b| {
+            let page: wire::Page<T> = serde_json::from_slice(b).map_err(|e| bad(url, e))?;
+            count += page.value.len() as u64;
+            see(&page.value);
+            w.write_all(&one_line(b))
+                .and_then(|_| w.write_all(b"\n"))
+                .map_err(io(&path))
+        },
+        saved,
+        file,
+        progress,
+    )
+    .await?;
+    w.flush().map_err(io(&path))?;
+    Ok(count)
+}
+
 /// The organization's id: the tenant the token reads.
 pub async fn tenant_id(client: &Client) -> Result<String, GraphError> {
     let page: wire::Page<wire::Organization> = client
@@ -100,53 +134,35 @@ pub async fn save(
     let started = std::time::SystemTime::now();
 
     let mut tenant = None;
-    let org_path = dir.join("organization.json");
-    let mut org = BufWriter::new(std::fs::File::create(&org_path).map_err(io(&org_path))?);
-    each_page(
+    save_pages::<wire::Organization>(
         client,
+        dir,
+        "organization.json",
         &format!("/organization?$select={}", wire::ORGANIZATION_SELECT),
-        |b| {
-            let page: wire::Page<wire::Organization> =
-                serde_json::from_slice(b).map_err(|e| bad("/organization", e))?;
-            if let Some(o) = page.value.first() {
+        &mut saved,
+        progress,
+        |orgs| {
+            if let Some(o) = orgs.first() {
                 tenant.get_or_insert_with(|| o.id.to_ascii_lowercase());
             }
-            org.write_all(&one_line(b))
-                .and_then(|_| org.write_all(b"\n"))
-                .map_err(io(&org_path))
         },
-        &mut saved,
-        "organization.json",
-        progress,
     )
     .await?;
-    org.flush().map_err(io(&org_path))?;
     saved.tenant = tenant.ok_or_else(|| GraphError::Answer {
         url: "/organization".into(),
         why: "no organization in the answer".into(),
     })?;
 
-    let skus_path = dir.join("subscribedSkus.json");
-    let mut skus = BufWriter::new(std::fs::File::create(&skus_path).map_err(io(&skus_path))?);
-    let mut sku_count = 0u64;
-    each_page(
+    saved.skus = save_pages::<serde::de::IgnoredAny>(
         client,
-        "/subscribedSkus",
-        |b| {
-            let page: wire::Page<serde::de::IgnoredAny> =
-                serde_json::from_slice(b).map_err(|e| bad("/subscribedSkus", e))?;
-            sku_count += page.value.len() as u64;
-            skus.write_all(&one_line(b))
-                .and_then(|_| skus.write_all(b"\n"))
-                .map_err(io(&skus_path))
-        },
-        &mut saved,
+        dir,
         "subscribedSkus.json",
+        "/subscribedSkus",
+        &mut saved,
         progress,
+        |_| {},
     )
     .await?;
-    skus.flush().map_err(io(&skus_path))?;
-    saved.skus = sku_count;
 
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -156,19 +172,17 @@ pub async fn save(
         #[serde(default)]
         assigned_licenses: Vec<serde::de::IgnoredAny>,
     }
-    let groups_path = dir.join("groups.json");
-    let mut gw = BufWriter::new(std::fs::File::create(&groups_path).map_err(io(&groups_path))?);
     let mut wanted: Vec<String> = Vec::new();
     let mut matched = vec![false; groups.len()];
-    let mut group_count = 0u64;
-    each_page(
+    saved.groups = save_pages::<GroupRef>(
         client,
+        dir,
+        "groups.json",
         &format!("/groups?$select={}&$top={MAX_PAGE}", wire::GROUP_SELECT),
-        |b| {
-            let page: wire::Page<GroupRef> =
-                serde_json::from_slice(b).map_err(|e| bad("/groups", e))?;
-            for g in &page.value {
-                group_count += 1;
+        &mut saved,
+        progress,
+        |page| {
+            for g in page {
                 let mut named = false;
                 for (i, n) in groups.iter().enumerate() {
                     if n.eq_ignore_ascii_case(&g.id) || g.display_name.as_deref() == Some(n) {
@@ -180,17 +194,9 @@ pub async fn save(
                     wanted.push(g.id.clone());
                 }
             }
-            gw.write_all(&one_line(b))
-                .and_then(|_| gw.write_all(b"\n"))
-                .map_err(io(&groups_path))
         },
-        &mut saved,
-        "groups.json",
-        progress,
     )
     .await?;
-    gw.flush().map_err(io(&groups_path))?;
-    saved.groups = group_count;
     saved.unmatched = groups
         .iter()
         .zip(&matched)
@@ -198,27 +204,16 @@ pub async fn save(
         .map(|(n, _)| n.clone())
         .collect();
 
-    let users_path = dir.join("users.json");
-    let mut uw = BufWriter::new(std::fs::File::create(&users_path).map_err(io(&users_path))?);
-    let mut user_count = 0u64;
-    each_page(
+    saved.users = save_pages::<serde::de::IgnoredAny>(
         client,
-        &format!("/users?$select={}&$top={MAX_PAGE}", wire::USER_SELECT),
-        |b| {
-            let page: wire::Page<serde::de::IgnoredAny> =
-                serde_json::from_slice(b).map_err(|e| bad("/users", e))?;
-            user_count += page.value.len() as u64;
-            uw.write_all(&one_line(b))
-                .and_then(|_| uw.write_all(b"\n"))
-                .map_err(io(&users_path))
-        },
-        &mut saved,
+        dir,
         "users.json",
+        &format!("/users?$select={}&$top={MAX_PAGE}", wire::USER_SELECT),
+        &mut saved,
         progress,
+        |_| {},
     )
     .await?;
-    uw.flush().map_err(io(&users_path))?;
-    saved.users = user_count;
 
     let members_path = dir.join("members.json");
     let mut mw = BufWriter::new(std::fs::File::create(&members_path).map_err(io(&members_path))?);
