@@ -14,6 +14,34 @@ pub const ORGANIZATION_SELECT: &str = "id,displayName,countryLetterCode";
 /// Graph's largest page of users and groups ("between 1 and 999 inclusive").
 pub const MAX_PAGE: usize = 999;
 
+/// Writes `items` (each a record's JSON) as Graph pages of at most 999, one per line — the files
+/// a snapshot folder holds. `context` names the collection; the pages then link on as Graph's do.
+pub fn write_pages(
+    path: &std::path::Path,
+    context: Option<&str>,
+    items: &[String],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let chunks: Vec<&[String]> = if items.is_empty() {
+        vec![&[]]
+    } else {
+        items.chunks(MAX_PAGE).collect()
+    };
+    for (i, c) in chunks.iter().enumerate() {
+        w.write_all(b"{")?;
+        if let Some(ctx) = context {
+            write!(w, "\"@odata.context\":{},", serde_json::to_string(ctx)?)?;
+            if i + 1 < chunks.len() {
+                let next = format!("{ctx}?$skiptoken=page{}", i + 1);
+                write!(w, "\"@odata.nextLink\":{},", serde_json::to_string(&next)?)?;
+            }
+        }
+        writeln!(w, "\"value\":[{}]}}", c.join(","))?;
+    }
+    w.flush()
+}
+
 /// One page of a collection.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Page<T> {

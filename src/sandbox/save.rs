@@ -9,21 +9,8 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 fn pages(path: &Path, context: &str, items: impl Iterator<Item = Value>) -> std::io::Result<()> {
-    let mut w = BufWriter::new(std::fs::File::create(path)?);
-    let items: Vec<Value> = items.collect();
-    let mut chunks = items.chunks(wire::MAX_PAGE).peekable();
-    if chunks.peek().is_none() {
-        writeln!(w, "{}", json!({"@odata.context": context, "value": []}))?;
-    }
-    while let Some(chunk) = chunks.next() {
-        let mut page = json!({"@odata.context": context, "value": chunk});
-        if chunks.peek().is_some() {
-            page["@odata.nextLink"] = json!(format!("{context}?$skiptoken=saved"));
-        }
-        serde_json::to_writer(&mut w, &page)?;
-        w.write_all(b"\n")?;
-    }
-    w.flush()
+    let items: Vec<String> = items.map(|v| v.to_string()).collect();
+    wire::write_pages(path, Some(context), &items)
 }
 
 impl Sandbox {

@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 use crate::graph::wire;
 use crate::model::Guid;
 use serde_json::value::RawValue;
-use std::io::Write;
 use std::path::Path;
 
 /// The marker file of a partial snapshot.
@@ -30,19 +29,6 @@ fn pages_of(r: &Run, first: &str) -> Result<Vec<String>> {
         out.extend(page.value.into_iter().map(|v| v.get().to_string()));
     }
     Ok(out)
-}
-
-fn write_pages(path: &Path, items: &[String]) -> std::io::Result<()> {
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let chunks: Vec<&[String]> = if items.is_empty() {
-        vec![&[]]
-    } else {
-        items.chunks(wire::MAX_PAGE).collect()
-    };
-    for c in chunks {
-        writeln!(w, "{{\"value\":[{}]}}", c.join(","))?;
-    }
-    w.flush()
 }
 
 pub fn write(r: &Run, users: &[Guid], dir: &Path) -> Result<()> {
@@ -71,11 +57,11 @@ pub fn write(r: &Run, users: &[Guid], dir: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     let written = (|| {
         std::fs::create_dir_all(&tmp)?;
-        write_pages(&tmp.join("users.json"), &user_items)?;
-        write_pages(&tmp.join("groups.json"), &groups)?;
-        write_pages(&tmp.join("subscribedSkus.json"), &skus)?;
-        write_pages(&tmp.join("organization.json"), &org)?;
-        write_pages(&tmp.join("members.json"), &[])?;
+        wire::write_pages(&tmp.join("users.json"), None, &user_items)?;
+        wire::write_pages(&tmp.join("groups.json"), None, &groups)?;
+        wire::write_pages(&tmp.join("subscribedSkus.json"), None, &skus)?;
+        wire::write_pages(&tmp.join("organization.json"), None, &org)?;
+        wire::write_pages(&tmp.join("members.json"), None, &[])?;
         std::fs::write(
             tmp.join(MARKER),
             serde_json::json!({"readBack": true, "users": users.len(), "at": crate::clock::utc_now()}).to_string(),
