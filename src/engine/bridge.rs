@@ -87,6 +87,9 @@ pub struct Bridge {
     pub refused: Vec<Refused>,
     /// (user, position in `swaps`), by user: `verify` asks once per removal, millions of times.
     by_user: Vec<(UserIdx, u32)>,
+    /// Per SKU: seats left once prepare and the swaps have taken theirs, and the swaps have
+    /// freed theirs — what the groups a swap lets through draw on when reprocessed.
+    left: Vec<i64>,
 }
 
 impl Bridge {
@@ -102,9 +105,31 @@ pub fn bridged(t: &Tenant, first: &Outcome, params: Params) -> (Tenant, Outcome,
     let order = t.user_order();
     let b = plan(t, first, params, &order);
     let t2 = apply(t, first, &b);
-    let mut o2 = super::simulate(&t2, params);
+    let mut o2 = super::simulate_in_turns(&t2, params, &turns(first, &b));
     settle(&mut o2, first, &b);
     (t2, o2, b)
+}
+
+/// Prepare's group assignments keep the seats the snapshot's outcome gave them; the swapped
+/// users' groups that failed at prepare for another reason ask theirs when reprocessed.
+fn turns(first: &Outcome, b: &Bridge) -> super::SeatTurns {
+    let mut later: Vec<(UserIdx, GroupIdx)> = b
+        .swaps
+        .iter()
+        .flat_map(|s| {
+            first.users[s.user.ix()]
+                .groups
+                .iter()
+                .filter(|g| matches!(g.status, GroupStatus::Fails(r, _) if r != Reason::Seats))
+                .map(move |g| (s.user, g.group))
+        })
+        .collect();
+    later.sort_unstable();
+    super::SeatTurns {
+        later,
+        first_short: first.seats.iter().map(|s| s.short).collect(),
+        left: b.left.clone(),
+    }
 }
 
 /// Decides who is bridged. `order` is every user by principal name (`Tenant::user_order`).
@@ -159,6 +184,12 @@ pub fn plan(t: &Tenant, o: &Outcome, params: Params, order: &[UserIdx]) -> Bridg
             }),
         }
     }
+    for s in &bridge.swaps {
+        for k in &s.freed {
+            left[k.ix()] = left[k.ix()].saturating_add(1);
+        }
+    }
+    bridge.left = left;
     bridge.by_user = bridge
         .swaps
         .iter()
@@ -178,6 +209,12 @@ fn plans_of(t: &Tenant, held: &[(SkuIdx, &PlanSet)]) -> PlanSet {
 }
 
 /// One user's swap, or why there is none; `None` when no conflict blocks the user.
+///
+/// Several groups may fail on a license the user holds, each named by a blocked row. The swap
+/// is one call for one group: each is tried in the order of the rows that name them (the
+/// snapshot's order of the user's direct licenses), and the first whose swap keeps every plan
+/// and lets its assignment through is taken. The others are reprocessed with the user and
+/// succeed or not on the tenant the swap leaves; a refusal names the first group.
 fn candidate(
     t: &Tenant,
     o: &Outcome,
@@ -185,31 +222,55 @@ fn candidate(
     location: Option<crate::model::Country>,
 ) -> Option<Result<Swap, Refused>> {
     let uo = &o.users[u.ix()];
-    let held_conflict = |g: &GroupAssignment| {
-        matches!(&g.status, GroupStatus::Fails(Reason::Conflict, ev)
-            if matches!(ev.as_ref(), Evidence::Conflict { with: ConflictWith::Held { .. }, .. }))
-    };
-    let blocks_a_direct = |g: GroupIdx| {
-        uo.directs.iter().any(|d| {
-            matches!(&d.verdict, Verdict::Blocked { reason: Reason::Conflict, group: Some(h), .. } if *h == g)
+    let held_conflict = |g: GroupIdx| {
+        uo.groups.iter().any(|ga| {
+            ga.group == g
+                && matches!(&ga.status, GroupStatus::Fails(Reason::Conflict, ev)
+                    if matches!(ev.as_ref(), Evidence::Conflict { with: ConflictWith::Held { .. }, .. }))
         })
     };
-    let mut conflicting = uo
-        .groups
-        .iter()
-        .filter(|g| held_conflict(g) && blocks_a_direct(g.group));
-    let ga = conflicting.next()?;
+    let mut groups: Vec<GroupIdx> = Vec::new();
+    for d in &uo.directs {
+        if let Verdict::Blocked {
+            reason: Reason::Conflict,
+            group: Some(g),
+            ..
+        } = &d.verdict
+        {
+            if held_conflict(*g) && !groups.contains(g) {
+                groups.push(*g);
+            }
+        }
+    }
+    let mut first_refusal = None;
+    for g in groups {
+        let ga = uo.groups.iter().find(|ga| ga.group == g)?;
+        match swap_for(t, uo, u, ga, location) {
+            Ok(s) => return Some(Ok(s)),
+            Err(r) => {
+                first_refusal.get_or_insert(r);
+            }
+        }
+    }
+    first_refusal.map(Err)
+}
+
+/// The swap that lets `ga`'s group through, or why it cannot.
+fn swap_for(
+    t: &Tenant,
+    uo: &UserOutcome,
+    u: UserIdx,
+    ga: &GroupAssignment,
+    location: Option<crate::model::Country>,
+) -> Result<Swap, Refused> {
     let g = ga.group;
     let refuse = |refusal| {
-        Some(Err(Refused {
+        Err(Refused {
             user: u,
             group: g,
             refusal,
-        }))
+        })
     };
-    if conflicting.next().is_some() {
-        return refuse(Refusal::NotAlone);
-    }
     let plans = ga.plans();
     let excluded = t.rules.excluded_by(plans);
     let user_location = t.users[u.ix()].location.or(location);
@@ -372,7 +433,7 @@ fn candidate(
         })
         .collect();
     widened.dedup();
-    Some(Ok(Swap {
+    Ok(Swap {
         user: u,
         group: g,
         add,
@@ -385,7 +446,7 @@ fn candidate(
         new_seats,
         freed,
         gone,
-    }))
+    })
 }
 
 /// The tenant as the bridge leaves it: the swapped users hold the group's SKUs directly, no

@@ -19,7 +19,7 @@ pub use outcome::{
     ConflictWith, DirectVerdict, Evidence, GroupAssignment, GroupStatus, Outcome, Reason, SeatUse,
     UserOutcome, Verdict,
 };
-pub use simulate::simulate;
+pub use simulate::{simulate, simulate_in_turns, SeatTurns};
 
 use crate::model::Country;
 

@@ -63,8 +63,32 @@ fn template_facts(t: &Tenant) -> Vec<Option<TemplateFacts>> {
         .collect()
 }
 
+/// Seats asked in two turns, for the tenant as the conflict bridge leaves it: prepare's group
+/// assignments take their seats first (as decided on the snapshot), and the groups a swap lets
+/// through ask theirs only when the swapped user is reprocessed, from what prepare and the
+/// swaps left. Without turns a bridged user's late assignment would compete with prepare's
+/// for a seat it can never take first.
+#[derive(Debug, Clone, Default)]
+pub struct SeatTurns {
+    /// (user, group) assignments that reach the seat check only after the bridge, sorted.
+    pub later: Vec<(UserIdx, GroupIdx)>,
+    /// Per SKU: prepare's turn was short (all of prepare's requests for it fail).
+    pub first_short: Vec<bool>,
+    /// Per SKU: seats left for the later turn.
+    pub left: Vec<i64>,
+}
+
 /// Runs the whole simulation.
 pub fn simulate(t: &Tenant, params: Params) -> Outcome {
+    run(t, params, None)
+}
+
+/// The simulation of a bridged tenant, its seats taken in `turns`.
+pub fn simulate_in_turns(t: &Tenant, params: Params, turns: &SeatTurns) -> Outcome {
+    run(t, params, Some(turns))
+}
+
+fn run(t: &Tenant, params: Params, turns: Option<&SeatTurns>) -> Outcome {
     let facts = template_facts(t);
     let location = params.tenant_location.or(t.tenant_location);
     // Pass 1: per user, group statuses up to the seat check, and the new seats each asks for.
@@ -114,16 +138,47 @@ pub fn simulate(t: &Tenant, params: Params) -> Outcome {
                 a
             },
         );
+    let mut later = vec![(0i64, 0i64, false); t.skus.len()];
+    if let Some(turns) = turns {
+        for &(u, g) in &turns.later {
+            let ga = users[u.ix()].groups.iter().find(|ga| ga.group == g);
+            for s in ga
+                .filter(|ga| ga.status == GroupStatus::Predicted)
+                .into_iter()
+                .flat_map(|ga| &ga.new_seats)
+            {
+                later[s.ix()].0 += 1;
+            }
+        }
+        for (s, l) in later.iter_mut().enumerate() {
+            l.1 = turns.left[s].max(0);
+            l.2 = seats[s].known && l.0 > l.1;
+        }
+    }
     for (s, use_) in seats.iter_mut().enumerate() {
         use_.requested = requested[s];
-        use_.short = use_.known && requested[s] > use_.free.max(0);
+        use_.short = match turns {
+            Some(turns) => turns.first_short[s],
+            None => use_.known && requested[s] > use_.free.max(0),
+        };
     }
 
     // Pass 3: seat failures, then verdicts.
-    users
-        .par_iter_mut()
-        .enumerate()
-        .for_each(|(u, uo)| finish_user(t, &seats, UserIdx(u as u32), uo, params.exact));
+    users.par_iter_mut().enumerate().for_each(|(u, uo)| {
+        let u = UserIdx(u as u32);
+        let is_later = |g: GroupIdx| turns.is_some_and(|x| x.later.binary_search(&(u, g)).is_ok());
+        let short = |g: GroupIdx, s: SkuIdx| {
+            let use_ = &seats[s.ix()];
+            if is_later(g) {
+                let (needed, free, short) = later[s.ix()];
+                short.then_some((needed, free))
+            } else {
+                let asked = use_.requested - later[s.ix()].0;
+                use_.short.then_some((asked, use_.free.max(0)))
+            }
+        };
+        finish_user(t, short, u, uo, params.exact)
+    });
 
     // Seats at the peak (after prepare) and after every removal.
     let deltas = users
@@ -359,20 +414,31 @@ fn conflict(
     None
 }
 
-fn finish_user(t: &Tenant, seats: &[SeatUse], u: UserIdx, uo: &mut UserOutcome, exact: bool) {
+/// `short(group, sku)`: (seats asked, seats free) when the group's turn for the SKU is short.
+fn finish_user(
+    t: &Tenant,
+    short: impl Fn(GroupIdx, SkuIdx) -> Option<(i64, i64)>,
+    u: UserIdx,
+    uo: &mut UserOutcome,
+    exact: bool,
+) {
     for ga in uo
         .groups
         .iter_mut()
         .filter(|g| g.status == GroupStatus::Predicted)
     {
-        if let Some(&s) = ga.new_seats.iter().find(|s| seats[s.ix()].short) {
-            let use_ = seats[s.ix()];
+        let g = ga.group;
+        if let Some((s, (needed, free))) = ga
+            .new_seats
+            .iter()
+            .find_map(|&s| short(g, s).map(|n| (s, n)))
+        {
             ga.status = GroupStatus::Fails(
                 Reason::Seats,
                 Box::new(Evidence::Seats {
                     sku: s,
-                    needed: use_.requested,
-                    free: use_.free.max(0),
+                    needed,
+                    free,
                 }),
             );
         }

@@ -174,6 +174,33 @@ fn the_group_sku_held_through_another_group_is_still_bridged() {
     assert_eq!(seats(&out, "ENTERPRISEPACK"), (1, 1, 1));
 }
 
+/// Issue #26 item 2: ann holds K (E1) and Power BI directly; "E3 group" and "E5 group" both
+/// fail on K, the K row naming the first, the Power BI row the second. Swapping K for E3 keeps
+/// every plan and lets both groups through: she is bridged for the group her first blocked
+/// row names, and the other succeeds when she is reprocessed (it used to be "not alone").
+#[test]
+fn two_blocked_rows_naming_two_groups_are_bridged_for_the_first() {
+    let out = check("two-rows-naming-two-groups");
+    let rows = read_csv(&out.join("bridge.csv"));
+    assert!(rows.iter().all(|r| r["group"] == "E3 group"));
+    // The E5 group's seat is asked after the bridge, when ann is reprocessed.
+    assert_eq!(seats(&out, "ENTERPRISEPREMIUM"), (0, 1, 1));
+    assert_eq!(seats(&out, "STANDARDPACK"), (1, 1, 0));
+}
+
+/// Issue #26 item 6: EMS has one free seat, which bob's "E3 and EMS" takes at prepare. ann,
+/// bridged for "E3 group", is also in "E3 and EMS", which fails on her K at prepare and asks
+/// its EMS seat only when she is reprocessed after the bridge — after bob has his. bob's
+/// direct license is removable; only ann's second group is at risk (SEATS), and EMS ends with
+/// bob's seat taken. It used to block bob as SEATS, both counted at prepare.
+#[test]
+fn a_bridged_users_second_group_asks_its_seat_after_prepare() {
+    let out = check("late-seat-after-prepare");
+    assert_eq!(seats(&out, "EMS"), (1, 2, 2));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("| E3 and EMS | SEATS | 1 |"), "{report}");
+}
+
 #[test]
 fn a_removed_plan_without_counterpart_stays_conflict() {
     let out = check("removed-plan-without-counterpart");
@@ -203,10 +230,12 @@ fn every_bridge_fixture_has_a_test() {
             "direct-e1-group-e3",
             "group-e1-pinned-first",
             "group-sku-held-via-another-group",
+            "late-seat-after-prepare",
             "removed-plan-without-counterpart",
             "seat-held-from-a-prepare-group",
             "seats-for-one-bridge",
-            "swapped-away-sku-short"
+            "swapped-away-sku-short",
+            "two-rows-naming-two-groups"
         ]
     );
 }

@@ -8,6 +8,8 @@ mod adversarial;
 mod apply;
 /// `plan --bridge`: conflicting licenses swapped in one call, and verify of such a plan.
 mod bridge;
+/// Issue #26's shapes, planted in the bridge property's random tenants.
+mod bridge_shapes;
 /// The contoso example tenant, end to end.
 mod contoso;
 /// Every command the README and docs show, run on the fixtures.

@@ -7,7 +7,7 @@ use licshift::model::*;
 use proptest::prelude::*;
 
 /// A small deterministic generator: proptest draws the seed, the tenant follows from it.
-struct Rng(u64);
+pub struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
         self.0 = self
@@ -16,10 +16,10 @@ impl Rng {
             .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
-    fn chance(&mut self, pct: u64) -> bool {
+    pub fn chance(&mut self, pct: u64) -> bool {
         self.below(100) < pct
     }
 }
@@ -29,6 +29,10 @@ fn random_set(r: &mut Rng, from: &PlanSet, pct: u64) -> PlanSet {
 }
 
 fn tenant(seed: u64) -> Tenant {
+    tenant_with(seed, false)
+}
+
+fn tenant_with(seed: u64, plant: bool) -> Tenant {
     let mut r = Rng(seed);
     let mut t = Tenant::default();
     let n_plans = 4 + r.below(10) as usize;
@@ -174,6 +178,10 @@ fn tenant(seed: u64) -> Tenant {
             source: RuleSource::Builtin("test"),
         });
     }
+    if plant {
+        crate::bridge_shapes::plant(&mut t, &mut members, &mut specs, &mut r);
+    }
+    let n_plans = t.plans.len();
     t.rules = Rules::resolve(specs, Vec::new(), n_plans, |g| {
         (g.0 >= 1000 && g.0 < 1000 + n_plans as u128).then(|| PlanIdx((g.0 - 1000) as u32))
     });
@@ -189,7 +197,7 @@ fn tenant(seed: u64) -> Tenant {
 /// A random tenant whose plans also supersede one another at random: random rules alone seldom
 /// let a swap keep every plan, and the bridge properties need swaps to test.
 fn bridge_tenant(seed: u64) -> Tenant {
-    let mut t = tenant(seed);
+    let mut t = tenant_with(seed, true);
     let mut r = Rng(seed ^ 0x5eed);
     let n = t.plans.len();
     let mut specs = t.rules.specs.clone();
@@ -223,6 +231,53 @@ fn effective(t: &Tenant, u: UserIdx, skip: &[AssignmentIdx], extra: &PlanSet) ->
         }
     }
     s
+}
+
+/// Per SKU with known seats: the snapshot's consumed count, plus the users who hold it at the
+/// end, less those who held it in the snapshot (one seat per user and SKU).
+fn seats_at_the_end(t: &Tenant, t2: &Tenant, o2: &engine::Outcome) -> Vec<Option<i64>> {
+    let holders = |held: &dyn Fn(UserIdx) -> Vec<SkuIdx>| {
+        let mut n = vec![0i64; t.skus.len()];
+        for u in 0..t.users.len() {
+            let mut skus = held(UserIdx(u as u32));
+            skus.sort_unstable();
+            skus.dedup();
+            for k in skus {
+                n[k.ix()] += 1;
+            }
+        }
+        n
+    };
+    let start = holders(&|u| {
+        t.user_assignments(u)
+            .filter(|(_, a)| a.state.provides_plans())
+            .map(|(_, a)| a.sku)
+            .collect()
+    });
+    let end = holders(&|u| {
+        let uo = &o2.users[u.ix()];
+        let removed: Vec<AssignmentIdx> = uo
+            .directs
+            .iter()
+            .filter(|d| d.verdict.is_removable())
+            .map(|d| d.assignment)
+            .collect();
+        t2.user_assignments(u)
+            .filter(|(i, a)| a.state.provides_plans() && !removed.contains(i))
+            .map(|(_, a)| a.sku)
+            .chain(
+                uo.groups
+                    .iter()
+                    .filter(|g| g.status == engine::GroupStatus::Predicted)
+                    .flat_map(|g| g.lines.iter().map(|(k, _)| *k)),
+            )
+            .collect()
+    });
+    t.skus
+        .iter()
+        .enumerate()
+        .map(|(k, s)| s.seats.map(|st| st.consumed + end[k] - start[k]))
+        .collect()
 }
 
 proptest! {
@@ -272,6 +327,26 @@ proptest! {
         let options = licshift::plan::PlanOptions { pilot: 2, growth: 2.0, max_wave: 3, exclude: vec![], exclude_file: None, rules_file: None, wave_by: None, seed, exact: false, diff_all: false, seat_formula: Default::default(), tenant_location: None, bridge: true };
         let plan = licshift::plan::build(&t2, &o2, &options);
         prop_assert!(licshift::plan::replay::replay(&t2, &o2, &plan).is_ok());
+        // The bridge runs after prepare and changes nobody else: a user neither swapped nor
+        // refused for seats keeps every group status and verdict prepare gave.
+        for u in 0..t.users.len() {
+            let u = UserIdx(u as u32);
+            if b.swap_of(u).is_some() || b.refused.iter().any(|r| r.user == u) {
+                continue;
+            }
+            let status = |o: &engine::Outcome| o.users[u.ix()].groups.iter().map(|g| (g.group, g.status.clone())).collect::<Vec<_>>();
+            prop_assert_eq!(status(&o), status(&o2), "user {}", t.users[u.ix()].upn);
+            // Assignment indices differ between the two tenants; a user's direct SKUs do not.
+            let verdicts = |o: &engine::Outcome| { let mut v = o.users[u.ix()].directs.iter().map(|d| (d.sku, d.verdict.is_removable())).collect::<Vec<_>>(); v.sort(); v };
+            prop_assert_eq!(verdicts(&o), verdicts(&o2), "user {}", t.users[u.ix()].upn);
+        }
+        // The seats at the end, counted from the final tenant: who holds each SKU once the
+        // groups are given, the swaps made and every removal done.
+        for (k, after) in seats_at_the_end(&t, &t2, &o2).into_iter().enumerate() {
+            if let Some(after) = after {
+                prop_assert_eq!(o2.seats[k].after, after, "SKU {}", t.skus[k].part_number);
+            }
+        }
     }
 }
 
@@ -281,6 +356,9 @@ proptest! {
 fn random_tenants_hold_bridges_and_refusals() {
     use licshift::engine::bridge::Refusal;
     let (mut swaps, mut group_swaps, mut no_counterpart, mut seats) = (0, 0, 0, 0);
+    // Issue #26's shapes among the swaps.
+    let (mut widened, mut two_groups, mut via_group, mut short_away, mut from_prepare, mut late) =
+        (0, 0, 0, 0, 0, 0);
     for seed in 0..3000u64 {
         let t = bridge_tenant(seed);
         let params = Params {
@@ -289,8 +367,51 @@ fn random_tenants_hold_bridges_and_refusals() {
             exact: false,
         };
         let o = engine::simulate(&t, params);
-        let (_, _, b) = engine::bridge::bridged(&t, &o, params);
+        let (_, o2, b) = engine::bridge::bridged(&t, &o, params);
         swaps += b.swaps.len();
+        for s in &b.swaps {
+            let (u1, u2) = (&o.users[s.user.ix()], &o2.users[s.user.ix()]);
+            let held_via_group = |k: SkuIdx| {
+                t.user_assignments(s.user)
+                    .any(|(_, a)| a.sku == k && matches!(a.source, Source::Group(_)))
+            };
+            let from_a_prepare_group = |k: SkuIdx| {
+                u1.groups.iter().any(|g| {
+                    g.status == engine::GroupStatus::Predicted && g.lines.iter().any(|l| l.0 == k)
+                })
+            };
+            let named: std::collections::BTreeSet<GroupIdx> = u1
+                .directs
+                .iter()
+                .filter_map(|d| match &d.verdict {
+                    engine::Verdict::Blocked {
+                        reason: engine::Reason::Conflict,
+                        group,
+                        ..
+                    } => *group,
+                    _ => None,
+                })
+                .collect();
+            widened += usize::from(!s.widened.is_empty());
+            two_groups += usize::from(named.len() >= 2);
+            via_group += usize::from(s.add.iter().any(|(k, _)| held_via_group(*k)));
+            short_away += usize::from(s.remove.iter().any(|k| o.seats[k.ix()].short));
+            from_prepare += usize::from(s.add.iter().any(|(k, _)| from_a_prepare_group(*k)));
+            late += usize::from(u2.groups.iter().any(|g| {
+                g.group != s.group
+                    && matches!(
+                        g.status,
+                        engine::GroupStatus::Fails(engine::Reason::Seats, _)
+                    )
+                    && u1.groups.iter().any(|h| {
+                        h.group == g.group
+                            && matches!(
+                                h.status,
+                                engine::GroupStatus::Fails(engine::Reason::Conflict, _)
+                            )
+                    })
+            }));
+        }
         group_swaps += b.swaps.iter().filter(|s| !s.leave.is_empty()).count();
         for r in &b.refused {
             match r.refusal {
@@ -303,5 +424,18 @@ fn random_tenants_hold_bridges_and_refusals() {
     assert!(
         swaps >= 20 && group_swaps >= 5 && no_counterpart >= 20 && seats >= 1,
         "swaps {swaps}, from a group {group_swaps}, no counterpart {no_counterpart}, seats {seats}"
+    );
+    let shapes = [
+        widened,
+        two_groups,
+        via_group,
+        short_away,
+        from_prepare,
+        late,
+    ];
+    assert!(
+        shapes.iter().all(|&n| n >= 100),
+        "pin widening a direct copy, two rows naming two groups, the SKU held via a group, \
+         swapped-away SKU short, SKU from a prepare group, late seat: {shapes:?}"
     );
 }
