@@ -98,8 +98,8 @@ pub enum Command {
     /// Read the tenant through Microsoft Graph (GET requests only) into a snapshot folder: the
     /// Graph JSON files export-script saves, written whole or not at all.
     Snapshot(SnapshotArgs),
-    /// Carry out one stage of a plan through Microsoft Graph: `prepare`, `wave N`, `rollback
-    /// wave N`. Live re-checks, a journal in PLAN/run/, resume after a crash. Exit 0 every user
+    /// Carry out one stage of a plan through Microsoft Graph: `prepare`, `bridge`, `wave N`,
+    /// and their rollbacks. Live re-checks, a journal in PLAN/run/, resume after a crash. Exit 0 every user
     /// done, 1 some skipped or failed (listed), 2 pre-flight or usage.
     Apply(ApplyArgs),
     /// What the journals of PLAN/run/ say: per stage done, skipped, failed and pending, the last
@@ -459,7 +459,8 @@ pub struct ApplyArgs {
     pub plan: PathBuf,
     /// The snapshot the plan was made from.
     pub snapshot: PathBuf,
-    /// `prepare`, `wave N`, `rollback wave N` (or `wave-N`, `rollback-wave-N`).
+    /// `prepare`, `bridge`, `wave N`, `rollback wave N`, `rollback bridge`, `rollback prepare`
+    /// (or `wave-N`, `rollback-wave-N`, …).
     #[arg(long, num_args = 1..=3, required = true, value_name = "STAGE")]
     pub stage: Vec<String>,
     /// Read live and journal what would be done; change nothing.

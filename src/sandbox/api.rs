@@ -319,6 +319,11 @@ impl Sandbox {
                 }
                 Ok(Reply::empty(204))
             }
+            ("DELETE", ["groups", id]) => {
+                let g = self.dir.group(id).ok_or_else(|| not_found(id))?;
+                self.dir.delete_group(g, delay, request);
+                Ok(Reply::empty(204))
+            }
             ("DELETE", ["groups", id, "members", member, "$ref"]) => {
                 let g = self.dir.group(id).ok_or_else(|| not_found(id))?;
                 let u = self
@@ -374,6 +379,7 @@ impl Sandbox {
             Some(f) => {
                 let (prop, values) = filter(f)?;
                 (0..d.groups.len())
+                    .filter(|&g| d.is_live_group(g))
                     .filter(|&g| {
                         let group = &d.groups[g];
                         values.iter().any(|v| match prop.as_str() {
@@ -388,7 +394,9 @@ impl Sandbox {
                     })
                     .collect()
             }
-            None => (0..d.groups.len()).collect(),
+            None => (0..d.groups.len())
+                .filter(|&g| d.is_live_group(g))
+                .collect(),
         };
         let (items, next) = page(&chosen, |_| true, q, 100);
         let mut v = json!({

@@ -70,7 +70,21 @@ impl Directory {
         if self.users[u].licenses != licenses_before {
             watch.changes += 1;
         }
-        for p in before.minus(&after).iter() {
+        // SPEC §4: a plan may leave only when a license given in the same change (the
+        // bridge's swap) brings a plan that supersedes it; any other loss is a lost plan.
+        let mut arrived = PlanSet::new();
+        for l in self.users[u]
+            .licenses
+            .iter()
+            .filter(|l| l.state.provides_plans() && !licenses_before.contains(l))
+        {
+            arrived.union_with(&self.enabled(l.sku, &l.disabled));
+        }
+        for p in before
+            .minus(&after)
+            .iter()
+            .filter(|&p| !self.rules.superseding(p).intersects(&arrived))
+        {
             watch.lost.push(LostPlan {
                 user: self.users[u].upn.clone(),
                 plan: self.plan_label(p),
@@ -340,6 +354,21 @@ impl Directory {
         self.groups[g].left.retain(|&x| x != u);
         self.users[u].groups.push(g);
         self.queue(g, delay, request);
+    }
+
+    /// `DELETE /groups/{id}`: its members leave (their licenses from it go when it is
+    /// processed) and it is found no more.
+    pub fn delete_group(&mut self, g: usize, delay: Duration, request: &str) {
+        for u in self.groups[g].members.clone() {
+            self.remove_member(g, u, delay, request);
+        }
+        self.groups[g].licenses.clear();
+        self.group_by_id.remove(&self.groups[g].id);
+    }
+
+    /// The group is not deleted.
+    pub fn is_live_group(&self, g: usize) -> bool {
+        self.group_by_id.get(&self.groups[g].id) == Some(&g)
     }
 
     pub fn remove_member(&mut self, g: usize, u: usize, delay: Duration, request: &str) {

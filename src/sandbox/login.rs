@@ -12,7 +12,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// Every permission licshift asks for, delegated.
-pub const SCOPES: &str = "User.Read.All Group.Read.All Organization.Read.All LicenseAssignment.ReadWrite.All GroupMember.ReadWrite.All Group.ReadWrite.All";
+pub const SCOPES: &str = "User.Read.All User.ReadWrite.All Group.Read.All Organization.Read.All LicenseAssignment.ReadWrite.All GroupMember.ReadWrite.All Group.ReadWrite.All";
 
 /// A JWT-shaped token naming the tenant and the permissions; its signature is random, so only
 /// this sandbox knows it.

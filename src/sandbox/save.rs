@@ -35,7 +35,9 @@ impl Sandbox {
         pages(
             &dir.join("groups.json"),
             &ctx("groups"),
-            (0..d.groups.len()).map(|g| d.group_json(g, &groups)),
+            (0..d.groups.len())
+                .filter(|&g| d.is_live_group(g))
+                .map(|g| d.group_json(g, &groups)),
         )?;
         let users = select(wire::USER_SELECT);
         pages(
@@ -47,7 +49,7 @@ impl Sandbox {
         )?;
         let mut w = BufWriter::new(std::fs::File::create(dir.join("members.json"))?);
         let members = select(wire::MEMBER_SELECT);
-        for g in 0..d.groups.len() {
+        for g in (0..d.groups.len()).filter(|&g| d.is_live_group(g)) {
             let id = d.groups[g].id.to_string();
             for mut m in d.member_json(g, &members, 0..d.member_count(g)) {
                 m["groupId"] = json!(id);

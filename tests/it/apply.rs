@@ -135,6 +135,7 @@ fn the_week_end_to_end_with_faults_loses_no_plan() {
         files.to_str().unwrap(),
     ]);
     assert_eq!(code(&g), 0);
+    let bridged = add_users_to_bridge(&files, 10);
     let s = serve(&files, options(Some(30)));
     // The week starts from what Graph says, not from the generator's files.
     let snap = tmp.join("snapshot");
@@ -156,10 +157,17 @@ fn the_week_end_to_end_with_faults_loses_no_plan() {
         .output()
         .unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    std::fs::copy(files.join("templates.csv"), snap.join("templates.csv")).unwrap();
+    for f in ["templates.csv", "rules.csv"] {
+        std::fs::copy(files.join(f), snap.join(f)).unwrap();
+    }
     let plan = tmp.join("plan");
-    let waves = plan_of(&snap, &plan);
+    let waves = plan_with_bridge(&snap, &plan);
     assert!(waves >= 3);
+    let planned: std::collections::BTreeSet<String> = read_csv(&plan.join("bridge.csv"))
+        .iter()
+        .map(|r| r["userPrincipalName"].clone())
+        .collect();
+    assert_eq!(planned, bridged);
     let o = apply(&s, &plan, &snap, "prepare");
     assert!(code(&o) <= 1, "{}\n{}", stdout(&o), stderr(&o));
     assert!(
@@ -167,8 +175,55 @@ fn the_week_end_to_end_with_faults_loses_no_plan() {
         "{}",
         &stdout(&o)[..stdout(&o).len().min(3000)]
     );
+    let o = apply(&s, &plan, &snap, "bridge");
+    assert!(code(&o) <= 1, "{}\n{}", stdout(&o), stderr(&o));
+    // The checkpoint gives a go, unless another admin's change (a fault) landed before it:
+    // then it says so, naming exactly the removals that change made unsafe, and the engineer
+    // goes on knowing each wave re-checks those users live.
+    let mut wave_one = "wave 1".to_string();
+    if !stdout(&o).lines().any(|l| l.starts_with("GO: checkpoint")) {
+        let admin = s.report().faults.admin_changes;
+        assert_eq!(admin.len(), 1, "{}", stdout(&o));
+        let plan_off = admin[0].split(' ').nth(3).unwrap().to_string();
+        let v = licshift(&[
+            "verify",
+            plan.to_str().unwrap(),
+            snap.to_str().unwrap(),
+            "--stage",
+            "bridge",
+            plan.join("run/bridge-after").to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let found: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+        let violations = found["violations"].as_array().unwrap();
+        assert!(!violations.is_empty());
+        for x in violations {
+            assert_eq!(x["kind"], "PLANS_NOT_COVERED", "{x}");
+            assert_eq!(
+                x["plans"],
+                serde_json::json!([plan_off.clone()]),
+                "{x} ({admin:?})"
+            );
+        }
+        wave_one += " --out-of-order";
+    }
+    let swaps = journal(&plan, "bridge")
+        .iter()
+        .filter(|r| r["type"] == "outcome" && r["outcome"] == "done")
+        .count();
+    assert!(
+        swaps + 1 >= bridged.len(),
+        "{swaps} of {} swapped",
+        bridged.len()
+    );
     for w in 1..=waves {
-        let o = apply(&s, &plan, &snap, &format!("wave {w}"));
+        let stage = if w == 1 {
+            wave_one.clone()
+        } else {
+            format!("wave {w}")
+        };
+        let o = apply(&s, &plan, &snap, &stage);
         // 0: every user done; 1: some skipped or failed, each listed with why.
         assert!(
             code(&o) <= 1,
@@ -232,6 +287,60 @@ fn the_week_end_to_end_with_faults_loses_no_plan() {
     );
 }
 
+/// Adds `n` users the bridge moves to a generated tenant: each holds E1 directly and is in
+/// "Dept - Sales", whose E3 (Yammer off) conflicts with it; E1's seats grow with them. The
+/// engineer's Viva Engage rule goes in the snapshot, for the plan and the sandbox alike.
+/// Returns their principal names.
+fn add_users_to_bridge(files: &Path, n: usize) -> std::collections::BTreeSet<String> {
+    let sales = read_csv(&files.join("groups.csv"))
+        .into_iter()
+        .find(|r| r["DisplayName"] == "Dept - Sales")
+        .unwrap()["Id"]
+        .clone();
+    let e1 = "18181a46-0d4e-45cd-891e-60aabd171b4e";
+    let append = |file: &str, lines: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(files.join(file))
+            .unwrap();
+        f.write_all(lines.as_bytes()).unwrap();
+    };
+    let mut upns = std::collections::BTreeSet::new();
+    let (mut users, mut assignments, mut members) = (String::new(), String::new(), String::new());
+    for i in 0..n {
+        let id = format!("b0000000-0000-4000-8000-{i:012}");
+        let upn = format!("bridge.user.{i}@contoso.test");
+        users += &format!("{id},{upn},Bridge User {i},US,True,Sales\n");
+        assignments += &format!("{id},{e1},,,Active,None\n");
+        members += &format!("{sales},{id},User\n");
+        upns.insert(upn);
+    }
+    append("users.csv", &users);
+    append("assignments.csv", &assignments);
+    append("members.csv", &members);
+    let skus = std::fs::read_to_string(files.join("skus.csv")).unwrap();
+    let grown: Vec<String> = skus
+        .lines()
+        .map(|l| {
+            let mut c: Vec<String> = l.split(',').map(String::from).collect();
+            if c[0] == e1 {
+                for k in [6, 9] {
+                    c[k] = (c[k].parse::<usize>().unwrap() + n).to_string();
+                }
+            }
+            c.join(",")
+        })
+        .collect();
+    std::fs::write(files.join("skus.csv"), grown.join("\n") + "\n").unwrap();
+    std::fs::copy(
+        fixture("bridge/contoso-viva-engage.csv"),
+        files.join("rules.csv"),
+    )
+    .unwrap();
+    upns
+}
+
 /// Runs `stage` to the end, killing it with SIGKILL after each of `kills` delays first.
 fn run_with_kills(s: &Running, plan: &Path, snap: &Path, stage: &str, kills: &[u64]) {
     for ms in kills {
@@ -256,16 +365,21 @@ fn run_with_kills(s: &Running, plan: &Path, snap: &Path, stage: &str, kills: &[u
 #[test]
 fn killed_at_random_moments_a_re_run_ends_where_an_uninterrupted_run_does() {
     let tmp = temp_dir("apply-crash");
-    let snap = fixture("contoso");
+    // Planned with the bridge: kills land in prepare, the bridge's pins, leaves and swaps,
+    // and the waves.
+    let snap = contoso_with_viva_rule(&tmp);
     let plan_a = tmp.join("plan-a");
     let plan_b = tmp.join("plan-b");
-    let waves = plan_of(&snap, &plan_a);
-    plan_of(&snap, &plan_b);
+    let waves = plan_bridged(&snap, &plan_a);
+    plan_bridged(&snap, &plan_b);
     let calm = serve(&snap, options(None));
-    for stage in
-        std::iter::once("prepare".to_string()).chain((1..=waves).map(|w| format!("wave {w}")))
-    {
-        let o = apply(&calm, &plan_a, &snap, &stage);
+    let stages: Vec<String> = ["prepare", "bridge"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((1..=waves).map(|w| format!("wave {w}")))
+        .collect();
+    for stage in &stages {
+        let o = apply(&calm, &plan_a, &snap, stage);
         assert!(code(&o) <= 1, "{}", stderr(&o));
     }
     // Twenty kills spread over the stages, at moments from a seed.
@@ -280,9 +394,6 @@ fn killed_at_random_moments_a_re_run_ends_where_an_uninterrupted_run_does() {
         x ^= x << 17;
         x
     };
-    let stages: Vec<String> = std::iter::once("prepare".to_string())
-        .chain((1..=waves).map(|w| format!("wave {w}")))
-        .collect();
     let mut kills: Vec<Vec<u64>> = vec![Vec::new(); stages.len()];
     for _ in 0..points {
         let i = (next() % stages.len() as u64) as usize;
@@ -459,4 +570,236 @@ fn a_wave_runs_at_the_write_quota() {
     assert!(n >= 390.0, "{line}");
     assert!(ratio >= 0.9, "{line}: {:.0}% of the quota", ratio * 100.0);
     assert!(s.report().throttled <= 5, "{:?}", s.report());
+}
+
+/// contoso planned with `--bridge` (the four HR store users: Kiosk's E1 pinned, Kiosk left,
+/// E1 swapped for HR's E3), into `out`; its number of waves.
+/// contoso with the engineer's Viva Engage rule in the snapshot itself, so the sandbox knows
+/// it too: its watch lets a plan go only for one that supersedes it, arriving in the same call.
+fn contoso_with_viva_rule(dir: &Path) -> std::path::PathBuf {
+    let snap = dir.join("contoso");
+    std::fs::create_dir_all(&snap).unwrap();
+    for e in std::fs::read_dir(fixture("contoso")).unwrap() {
+        let e = e.unwrap();
+        if e.path().extension().is_some_and(|x| x == "csv") {
+            std::fs::copy(e.path(), snap.join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(
+        fixture("bridge/contoso-viva-engage.csv"),
+        snap.join("rules.csv"),
+    )
+    .unwrap();
+    snap
+}
+
+fn plan_with_bridge(snap: &Path, out: &Path) -> u32 {
+    let o = licshift(&[
+        "plan",
+        snap.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--bridge",
+    ]);
+    assert!(code(&o) <= 1, "{}", stderr(&o));
+    read_csv(&out.join("waves.csv"))
+        .iter()
+        .filter_map(|r| r["wave"].parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+fn plan_bridged(snap: &Path, out: &Path) -> u32 {
+    let waves = plan_with_bridge(snap, out);
+    let rows = read_csv(&out.join("bridge.csv"));
+    assert_eq!(rows.len(), 64, "the four HR store users' swaps");
+    waves
+}
+
+/// The bridge stage through Graph: every swap made without a gap (the watch sees no lost
+/// plan), the checkpoint `verify --stage bridge` on the read-back, the stage turns kept; then
+/// each stage undone in reverse — a wave, the bridge, prepare — each rollback refused while a
+/// later stage's removals stand, and each bringing the tenant back to what it was before it.
+#[test]
+fn the_bridge_swaps_without_a_gap_and_every_stage_rolls_back() {
+    let tmp = temp_dir("apply-bridge");
+    let snap = contoso_with_viva_rule(&tmp);
+    let plan = tmp.join("plan");
+    plan_bridged(&snap, &plan);
+    let s = serve(&snap, options(None));
+    let at_start = tenant_state(&s);
+    // The bridge waits for prepare's checkpoint; wave 1 for the bridge's.
+    let o = apply(&s, &plan, &snap, "bridge");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("waits for prepare's checkpoint"),
+        "{}",
+        stderr(&o)
+    );
+    let o = apply(&s, &plan, &snap, "prepare");
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let after_prepare = tenant_state(&s);
+    let o = apply(&s, &plan, &snap, "wave 1");
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("waits for the bridge's checkpoint"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = apply(&s, &plan, &snap, "bridge");
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("GO: checkpoint: verify --stage bridge"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).starts_with("bridge: 4 done"), "{}", stdout(&o));
+    assert!(
+        s.report().lost_plans.is_empty(),
+        "{:?}",
+        s.report().lost_plans
+    );
+    // Each swapped user: pin, leave, swap, reprocess — journaled before each was sent.
+    let j = journal(&plan, "bridge");
+    let intents: Vec<&serde_json::Value> = j.iter().filter(|r| r["type"] == "intent").collect();
+    assert_eq!(intents.len(), 16);
+    let mut users: Vec<&str> = intents.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    users.sort();
+    users.dedup();
+    assert_eq!(users.len(), 4);
+    for user in users {
+        let steps: Vec<&&serde_json::Value> = intents.iter().filter(|r| r["key"] == user).collect();
+        let urls: Vec<&str> = steps.iter().map(|r| r["url"].as_str().unwrap()).collect();
+        for (url, end) in urls.iter().zip([
+            "/assignLicense",
+            "/$ref",
+            "/assignLicense",
+            "/reprocessLicenseAssignment",
+        ]) {
+            assert!(url.ends_with(end), "{user}: {urls:?}");
+        }
+        // The pin adds E1 alone; the swap adds E3 and removes E1 in one call.
+        assert_eq!(steps[0]["body"]["addLicenses"].as_array().unwrap().len(), 1);
+        assert!(steps[0]["body"]["removeLicenses"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+        assert_eq!(steps[2]["body"]["addLicenses"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            steps[2]["body"]["removeLicenses"].as_array().unwrap().len(),
+            1
+        );
+        assert_ne!(
+            steps[2]["body"]["addLicenses"][0]["skuId"],
+            steps[2]["body"]["removeLicenses"][0]
+        );
+        assert_eq!(steps[3]["body"], serde_json::json!({}));
+    }
+    // verify accepts the read-back; a re-run has nothing left to do.
+    let after = plan.join("run").join("bridge-after");
+    let v = licshift(&[
+        "verify",
+        plan.to_str().unwrap(),
+        snap.to_str().unwrap(),
+        "--stage",
+        "bridge",
+        after.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&v), 0, "{}", stdout(&v));
+    let after_bridge = tenant_state(&s);
+    let o = apply(&s, &plan, &snap, "bridge");
+    assert_eq!(code(&o), 0);
+    assert_eq!(tenant_state(&s), after_bridge);
+    let st = licshift(&["status", plan.to_str().unwrap()]);
+    assert!(
+        stdout(&st).contains("bridge             finished: 4 done"),
+        "{}",
+        stdout(&st)
+    );
+
+    let o = apply(&s, &plan, &snap, "wave 1");
+    assert!(code(&o) <= 1, "{}", stderr(&o));
+    assert!(s.report().lost_plans.is_empty());
+    for stage in ["rollback prepare", "rollback bridge"] {
+        let o = apply(&s, &plan, &snap, stage);
+        assert_eq!(code(&o), 2, "{stage}");
+        assert!(
+            stderr(&o).contains("wave 1's removals stand"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = apply(&s, &plan, &snap, "rollback wave 1");
+    assert!(code(&o) <= 1, "{}", stderr(&o));
+    let refused = journal(&plan, "rollback-wave-1")
+        .iter()
+        .filter(|r| r["outcome"] == "failed")
+        .count();
+    // Wave 1's users all have a usage location: Graph gives every removed license back.
+    assert_eq!(refused, 0);
+    assert_eq!(tenant_state(&s), after_bridge);
+    let o = apply(&s, &plan, &snap, "rollback bridge");
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    // The HR store users held E3 directly in error (refused beside Kiosk's E1): a direct
+    // assignment in error cannot be made again, so that entry alone stays gone.
+    let working = |state: Vec<String>| -> Vec<String> {
+        state
+            .iter()
+            .map(|line| {
+                line.split(' ')
+                    .filter(|x| {
+                        !(x.contains("|None|") && x.ends_with("|Error|MutuallyExclusiveViolation"))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    // Only the swapped users are compared: rejoining Kiosk has Entra process it again,
+    // which gives the seats the swaps freed to members that prepare left in
+    // CountViolation — as Entra would, and no one loses by it.
+    let swapped: Vec<String> = read_csv(&plan.join("bridge.csv"))
+        .iter()
+        .map(|r| r["userId"].clone())
+        .collect();
+    let mine = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .filter(|l| swapped.iter().any(|id| l.starts_with(id.as_str())))
+            .collect()
+    };
+    let (want, got) = (
+        mine(working(after_prepare.clone())),
+        mine(working(tenant_state(&s))),
+    );
+    assert_eq!(want.len(), 4);
+    assert_eq!(want, got);
+    let o = apply(&s, &plan, &snap, "rollback prepare");
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    // Back to the start but for the two changes above: the swapped users' direct E3 in
+    // error, and Kiosk members whose CountViolation became a seat.
+    let now = tenant_state(&s);
+    assert_eq!(now.len(), at_start.len());
+    for (a, b) in at_start.iter().zip(&now) {
+        let (was, is): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
+        let gone: Vec<&&str> = was.iter().filter(|x| !is.contains(x)).collect();
+        let came: Vec<&&str> = is.iter().filter(|x| !was.contains(x)).collect();
+        for g in &gone {
+            let errored_direct = g.contains("|None|")
+                && g.ends_with("|Error|MutuallyExclusiveViolation")
+                && swapped.iter().any(|id| a.starts_with(id.as_str()));
+            let seated = g.ends_with("|Error|CountViolation")
+                && came
+                    .iter()
+                    .any(|c| **c == g.replace("|Error|CountViolation", "|Active|None"));
+            assert!(errored_direct || seated, "{g}: {a} -> {b}");
+        }
+        assert!(
+            came.iter().all(|c| c.ends_with("|Active|None")
+                && gone
+                    .iter()
+                    .any(|g| g.replace("|Error|CountViolation", "|Active|None") == **c)),
+            "{a} -> {b}"
+        );
+    }
 }

@@ -4,12 +4,14 @@
 //! permissions the stage needs, the stage's turn has come, and one confirmation names the tenant,
 //! the stage and the counts. Every step is journaled (`journal`); a re-run resumes.
 
+mod bridge;
 mod journal;
 mod live;
 mod prepare;
 mod readback;
 mod rollback;
 pub mod status;
+mod undo;
 mod wave;
 
 use crate::cli::ApplyArgs;
@@ -24,8 +26,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Prepare,
+    Bridge,
     Wave(u32),
     RollbackWave(u32),
+    RollbackBridge,
+    RollbackPrepare,
 }
 
 impl Stage {
@@ -38,19 +43,17 @@ impl Stage {
         let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n > 0);
         let stage = match parts.as_slice() {
             ["prepare"] => Some(Stage::Prepare),
+            ["bridge"] => Some(Stage::Bridge),
             ["wave", n] => number(n).map(Stage::Wave),
             ["rollback", "wave", n] => number(n).map(Stage::RollbackWave),
+            ["rollback", "bridge"] => Some(Stage::RollbackBridge),
+            ["rollback", "prepare"] => Some(Stage::RollbackPrepare),
             _ => None,
         };
         stage.ok_or_else(|| {
-            let bridge = parts.contains(&"bridge") || parts == ["rollback", "prepare"];
             Error::Usage(
-                format!("--stage {}: not a stage apply runs", words.join(" ")),
-                Some(if bridge {
-                    "apply runs prepare, wave N and rollback wave N; the bridge and prepare's rollback run from their PowerShell scripts (scripts/bridge.ps1, scripts/prepare-rollback.ps1)".into()
-                } else {
-                    "give prepare, wave N or rollback wave N".into()
-                }),
+                format!("--stage {}: not a stage", words.join(" ")),
+                Some("give prepare, bridge, wave N, rollback wave N, rollback bridge or rollback prepare".into()),
             )
         })
     }
@@ -59,14 +62,26 @@ impl Stage {
     pub fn name(self) -> String {
         match self {
             Stage::Prepare => "prepare".into(),
+            Stage::Bridge => "bridge".into(),
             Stage::Wave(n) => format!("wave-{n}"),
             Stage::RollbackWave(n) => format!("rollback-wave-{n}"),
+            Stage::RollbackBridge => "rollback-bridge".into(),
+            Stage::RollbackPrepare => "rollback-prepare".into(),
         }
     }
 
     fn permissions(self) -> &'static [&'static str] {
         match self {
-            Stage::Prepare => &[
+            // Leaving and joining groups, and reprocessing a user (User.ReadWrite.All, the
+            // least Graph documents for reprocessLicenseAssignment).
+            Stage::Bridge | Stage::RollbackBridge => &[
+                "User.ReadWrite.All",
+                "Group.Read.All",
+                "Organization.Read.All",
+                "GroupMember.ReadWrite.All",
+                "LicenseAssignment.ReadWrite.All",
+            ],
+            Stage::Prepare | Stage::RollbackPrepare => &[
                 "User.Read.All",
                 "Organization.Read.All",
                 "Group.ReadWrite.All",
@@ -304,9 +319,18 @@ pub fn run(args: &ApplyArgs, out: &mut dyn Write) -> Result<super::Ran> {
     };
     let go = match stage {
         Stage::Prepare => prepare::run(&mut r, processing_timeout)?,
+        Stage::Bridge => bridge::run(&mut r, processing_timeout)?,
         Stage::Wave(n) => wave::run(&mut r, n)?,
         Stage::RollbackWave(n) => {
             rollback::run(&mut r, n)?;
+            None
+        }
+        Stage::RollbackBridge => {
+            undo::bridge(&mut r, processing_timeout)?;
+            None
+        }
+        Stage::RollbackPrepare => {
+            undo::prepare(&mut r, processing_timeout)?;
             None
         }
     };
@@ -436,5 +460,34 @@ fn confirm(
         Ok(())
     } else {
         Err(Error::usage("not confirmed: nothing was changed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stage;
+
+    fn parse(s: &str) -> Option<Stage> {
+        Stage::parse(&s.split(' ').map(String::from).collect::<Vec<_>>()).ok()
+    }
+
+    #[test]
+    fn every_stage_parses_in_words_or_as_its_journal_name() {
+        for (text, stage) in [
+            ("prepare", Stage::Prepare),
+            ("bridge", Stage::Bridge),
+            ("wave 3", Stage::Wave(3)),
+            ("wave-3", Stage::Wave(3)),
+            ("rollback wave 2", Stage::RollbackWave(2)),
+            ("rollback-wave-2", Stage::RollbackWave(2)),
+            ("rollback bridge", Stage::RollbackBridge),
+            ("Rollback Prepare", Stage::RollbackPrepare),
+        ] {
+            assert_eq!(parse(text), Some(stage), "{text}");
+            assert_eq!(parse(&stage.name()), Some(stage), "{}", stage.name());
+        }
+        for bad in ["wave", "wave 0", "rollback", "bridge 1", "rollback wave"] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
     }
 }

@@ -18,6 +18,8 @@ pub(crate) struct PlanModel {
     pub removals: Vec<Resolved>,
     pub prepare: Vec<PrepareRow>,
     pub waves: u32,
+    /// The bridge stage of a plan made with `--bridge` (its swaps index `tenant`).
+    pub bridge: Option<engine::bridge::Bridge>,
 }
 
 impl PlanModel {
@@ -44,11 +46,11 @@ impl PlanModel {
             ..super::super::params(&sim, false)
         };
         let first = engine::simulate(&base.tenant, params);
-        let (tenant, outcome) = if manifest.bridge {
-            let (t2, o2, _) = engine::bridge::bridged(&base.tenant, &first, params);
-            (t2, o2)
+        let (tenant, outcome, bridge) = if manifest.bridge {
+            let (t2, o2, b) = engine::bridge::bridged(&base.tenant, &first, params);
+            (t2, o2, Some(b))
         } else {
-            (base.tenant, first)
+            (base.tenant, first, None)
         };
         let (removals, bad) = crate::verify::resolve(&tenant, &read.removals, None);
         if !bad.is_empty() {
@@ -68,6 +70,7 @@ impl PlanModel {
             removals,
             prepare,
             waves,
+            bridge,
         })
     }
 
@@ -113,12 +116,26 @@ impl PlanModel {
                 let w = self.wave(n);
                 (w.len(), w.iter().map(Vec::len).sum())
             }
-            Stage::RollbackWave(n) => {
-                let steps = super::journal::Steps::of(&super::journal::read(
-                    &run_dir.join(Stage::Wave(n).name() + ".jsonl"),
-                ));
-                (steps.intents.len(), steps.intents.len())
+            Stage::Bridge => {
+                let n = self.bridge.as_ref().map_or(0, |b| b.swaps.len());
+                (n, n)
             }
+            Stage::RollbackWave(n) => self.journaled(run_dir, Stage::Wave(n)),
+            Stage::RollbackBridge => self.journaled(run_dir, Stage::Bridge),
+            Stage::RollbackPrepare => self.journaled(run_dir, Stage::Prepare),
         }
+    }
+
+    /// Keys a stage's journal holds intents of: what its rollback may touch.
+    fn journaled(&self, run_dir: &Path, stage: Stage) -> (usize, usize) {
+        let steps = super::journal::Steps::of(&super::journal::read(
+            &run_dir.join(stage.name() + ".jsonl"),
+        ));
+        (steps.intents.len(), steps.intents.len())
+    }
+
+    /// The plan has swaps to make before wave 1.
+    pub fn bridges(&self) -> bool {
+        self.bridge.as_ref().is_some_and(|b| !b.swaps.is_empty())
     }
 }

@@ -318,6 +318,18 @@ fn add_members(r: &mut Run, g: &str, rows: &[&PrepareRow]) -> Result<()> {
         return Ok(());
     }
     let path = format!("/groups/{g}");
+    // An intent per member: rollback undoes a membership a run cut short had asked for, and
+    // only those.
+    for row in rows {
+        r.intent(Record::Intent {
+            key: member_key(g, row),
+            user: row.upn.clone(),
+            method: "PATCH".into(),
+            url: path.clone(),
+            body: serde_json::Value::Null,
+            before: None,
+        })?;
+    }
     match r.block(r.client.write(Method::PATCH, &path, Some(&body))) {
         Ok(resp) => {
             for row in rows {
@@ -492,7 +504,7 @@ fn sku(row: &PrepareRow) -> String {
 }
 
 /// Waits until every touched group's licenseProcessingState is `ProcessingComplete`.
-fn wait(r: &mut Run, groups: &[String], timeout: Duration) -> Result<()> {
+pub(super) fn wait(r: &mut Run, groups: &[String], timeout: Duration) -> Result<()> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(200);
     loop {

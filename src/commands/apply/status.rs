@@ -76,8 +76,26 @@ pub(crate) fn check_turn(
     out_of_order: bool,
 ) -> Result<()> {
     let real = |s: Option<StageState>| s.filter(|s| !s.dry_run_only);
+    let prepare_go = || {
+        plan.prepare.is_empty()
+            || real(stage_state(run_dir, "prepare")).is_some_and(|p| p.go == Some(true))
+    };
     match stage {
         Stage::Prepare => Ok(()),
+        Stage::Bridge => {
+            if plan.bridge.is_none() {
+                return Err(Error::usage(
+                    "--stage bridge: this plan has no bridge stage (it was made without --bridge)",
+                ));
+            }
+            if out_of_order || prepare_go() {
+                return Ok(());
+            }
+            Err(Error::Usage(
+                "the bridge waits for prepare's checkpoint, which has not given a go".into(),
+                Some("run `licshift apply PLAN SNAPSHOT --stage prepare` first, or pass --out-of-order if prepare ran by its PowerShell script and `verify --stage prepare` gave a go".into()),
+            ))
+        }
         Stage::Wave(n) => {
             if n > plan.waves {
                 return Err(Error::Usage(
@@ -88,15 +106,19 @@ pub(crate) fn check_turn(
             if out_of_order {
                 return Ok(());
             }
-            let prepare_needed = !plan.prepare.is_empty();
-            if n == 1 && prepare_needed {
-                match real(stage_state(run_dir, "prepare")) {
-                    Some(p) if p.go == Some(true) => {}
-                    _ => return Err(Error::Usage(
-                        "wave 1 waits for prepare's checkpoint, which has not given a go".into(),
-                        Some("run `licshift apply PLAN SNAPSHOT --stage prepare` (or pass --out-of-order if prepare ran by its PowerShell script and `verify --stage prepare` gave a go)".into()),
-                    )),
-                }
+            if n == 1 && !prepare_go() {
+                return Err(Error::Usage(
+                    "wave 1 waits for prepare's checkpoint, which has not given a go".into(),
+                    Some("run `licshift apply PLAN SNAPSHOT --stage prepare` (or pass --out-of-order if prepare ran by its PowerShell script and `verify --stage prepare` gave a go)".into()),
+                ));
+            }
+            let bridge_go =
+                || real(stage_state(run_dir, "bridge")).is_some_and(|b| b.go == Some(true));
+            if n == 1 && plan.bridges() && !bridge_go() {
+                return Err(Error::Usage(
+                    "wave 1 waits for the bridge's checkpoint, which has not given a go".into(),
+                    Some("run `licshift apply PLAN SNAPSHOT --stage bridge` (or pass --out-of-order if bridge.ps1 ran and `verify --stage bridge` gave a go)".into()),
+                ));
             }
             if n > 1 {
                 match real(stage_state(run_dir, &Stage::Wave(n - 1).name())) {
@@ -121,6 +143,42 @@ pub(crate) fn check_turn(
                 None,
             )),
         },
+        Stage::RollbackBridge | Stage::RollbackPrepare => {
+            let of = if stage == Stage::RollbackBridge {
+                Stage::Bridge
+            } else {
+                Stage::Prepare
+            };
+            if real(stage_state(run_dir, &of.name())).is_none() {
+                return Err(Error::Usage(
+                    format!(
+                        "{} has no journal: there is nothing to roll back",
+                        of.name()
+                    ),
+                    None,
+                ));
+            }
+            // While a wave's removals stand, users rely on what prepare and the bridge gave:
+            // undoing either would strip them.
+            for n in 1..=plan.waves {
+                let removed =
+                    real(stage_state(run_dir, &Stage::Wave(n).name())).is_some_and(|w| w.done > 0);
+                let back = real(stage_state(run_dir, &Stage::RollbackWave(n).name()))
+                    .is_some_and(|b| b.finished && b.failed == 0 && b.open == 0);
+                if removed && !back {
+                    return Err(Error::Usage(
+                        format!(
+                            "wave {n}'s removals stand: users rely on what {} gave",
+                            of.name()
+                        ),
+                        Some(format!(
+                            "roll that wave back first: --stage rollback wave {n}"
+                        )),
+                    ));
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -137,10 +195,21 @@ pub fn run(plan: &Path, out: &mut dyn std::io::Write) -> Result<super::super::Ra
         .map(|p| p.removals.iter().map(|r| r.wave).max().unwrap_or(0))
         .unwrap_or(0);
     let mut names = vec!["prepare".to_string()];
+    let bridged = crate::ingest::plan_files::read(plan)
+        .ok()
+        .and_then(|p| p.manifest)
+        .is_some_and(|m| m.bridge);
+    if bridged {
+        names.push(Stage::Bridge.name());
+    }
     for n in 1..=waves {
         names.push(Stage::Wave(n).name());
         names.push(Stage::RollbackWave(n).name());
     }
+    if bridged {
+        names.push(Stage::RollbackBridge.name());
+    }
+    names.push(Stage::RollbackPrepare.name());
     let mut text = String::new();
     let mut next: Option<String> = None;
     for name in &names {
