@@ -70,6 +70,10 @@ pub enum Refusal {
     /// or dependency check, or the conflicting license comes from a group the user is not a
     /// direct member of: a swap alone would not make the assignment succeed.
     NotAlone,
+    /// The swap would take this SKU away while a group prepare licenses gives it the user
+    /// again: her seat would move between sources mid-swap, which the seat count cannot
+    /// follow, so the case is left to be resolved by hand.
+    PrepareGives { sku: SkuIdx },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,9 +108,10 @@ impl Bridge {
 pub fn bridged(t: &Tenant, first: &Outcome, params: Params) -> (Tenant, Outcome, Bridge) {
     let order = t.user_order();
     let b = plan(t, first, params, &order);
-    let t2 = apply(t, first, &b);
-    let mut o2 = super::simulate_in_turns(&t2, params, &turns(first, &b));
-    settle(&mut o2, first, &b);
+    let t2 = apply(t, &b);
+    let turns = turns(first, &b);
+    let mut o2 = super::simulate_in_turns(&t2, params, &turns);
+    settle(&mut o2, first, &b, &turns);
     (t2, o2, b)
 }
 
@@ -125,8 +130,26 @@ fn turns(first: &Outcome, b: &Bridge) -> super::SeatTurns {
         })
         .collect();
     later.sort_unstable();
+    let mut first_failed: Vec<_> = first
+        .users
+        .iter()
+        .enumerate()
+        .flat_map(|(u, uo)| {
+            uo.groups.iter().filter_map(move |g| match &g.status {
+                GroupStatus::Fails(Reason::Seats, e) => match **e {
+                    Evidence::Seats { sku, needed, free } => {
+                        Some((UserIdx(u as u32), g.group, sku, needed, free))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+        })
+        .collect();
+    first_failed.sort_unstable();
     super::SeatTurns {
         later,
+        first_failed,
         first_short: first.seats.iter().map(|s| s.short).collect(),
         left: b.left.clone(),
     }
@@ -148,17 +171,18 @@ pub fn plan(t: &Tenant, o: &Outcome, params: Params, order: &[UserIdx]) -> Bridg
         }
     }
     // Seats: prepare goes first, so the bridge has what prepare leaves. Users are served in the
-    // script's order; a short SKU's remaining users stay blocked.
+    // script's order; a short SKU's remaining users stay blocked. The count may be below zero
+    // (an over-assigned SKU): a freed seat then brings it nearer zero, not to one.
     let mut left: Vec<i64> = o
         .seats
         .iter()
         .map(|s| match (s.known, s.short) {
             (false, _) => i64::MAX,
-            (true, true) => 0,
-            (true, false) => (s.free - s.requested).max(0),
+            (true, true) => s.free.min(0),
+            (true, false) => s.free - s.requested,
         })
         .collect();
-    let start = left.clone();
+    let start: Vec<i64> = left.iter().map(|l| (*l).max(0)).collect();
     let mut demand = vec![0i64; t.skus.len()];
     for s in &swaps {
         for k in &s.new_seats {
@@ -322,10 +346,13 @@ fn swap_for(
     // through another group is added directly all the same (a direct copy may sit beside an
     // inherited one; no new seat). A conflicting SKU the template also has is not removed but
     // re-added with the template's plans, in the same call.
+    // A direct copy of a SKU that conflicts through a group does not stay: the pin widens it
+    // and the swap's call then takes that SKU away.
     let staying: Vec<SkuIdx> = assignments
         .iter()
         .filter(|(_, a)| a.source == Source::Direct && a.state.provides_plans() && !conflicts(a))
         .map(|(_, a)| a.sku)
+        .filter(|k| !remove.contains(k))
         .collect();
     let add: Vec<(SkuIdx, PlanSet)> = t.templates[g.ix()]
         .iter()
@@ -364,7 +391,18 @@ fn swap_for(
             s.union_with(h.plans());
             s
         });
+    // A direct copy that gives nothing (Disabled, Error) cannot be counted on as a pin: what
+    // re-adding it yields is not documented, so no pin is made and the plans it would keep
+    // must be covered otherwise (or the swap is refused).
+    let idle_direct = |k: SkuIdx| {
+        assignments
+            .iter()
+            .any(|(_, a)| a.source == Source::Direct && a.sku == k && !a.state.provides_plans())
+    };
     let mut before = predicted.clone();
+    // What the user holds between leaving and the swap: a plan lost there is lost for as long
+    // as the wait, whatever the swap gives back.
+    let mut between = predicted.clone();
     let mut after_held: Vec<(SkuIdx, &PlanSet)> = Vec::new();
     let mut gone = Vec::new();
     let mut pins = Vec::new();
@@ -373,7 +411,11 @@ fn swap_for(
             before.union_with(&t.enabled(a.sku, &a.disabled));
         }
         let from_left = matches!(a.source, Source::Group(k) if leave.contains(&k));
-        if from_left && a.state.provides_plans() {
+        let pinned = from_left && a.state.provides_plans() && !idle_direct(a.sku);
+        if a.state.provides_plans() && (!from_left || pinned) {
+            between.union_with(&t.enabled(a.sku, &a.disabled));
+        }
+        if pinned {
             if let Source::Group(k) = a.source {
                 pins.push((k, a.sku, PlanSet::clone(&a.disabled)));
             }
@@ -388,9 +430,17 @@ fn swap_for(
             after_held.push((a.sku, &a.disabled));
         }
         // A pinned copy of a license that does not conflict stays direct after the swap.
-        if from_left && a.state.provides_plans() && !remove.contains(&a.sku) && !is_added(a.sku) {
+        if pinned && !remove.contains(&a.sku) && !is_added(a.sku) {
             after_held.push((a.sku, &a.disabled));
         }
+    }
+    if let Some(p) = before.minus(&between).iter().next() {
+        let sku = assignments
+            .iter()
+            .filter(|(_, a)| matches!(a.source, Source::Group(k) if leave.contains(&k)))
+            .find(|(_, a)| a.state.provides_plans() && t.enabled(a.sku, &a.disabled).contains(p))
+            .map_or(conflicting[0].0, |(_, a)| a.sku);
+        return refuse(Refusal::NoCounterpart { plan: p, sku });
     }
     let added = plans_of(t, &add.iter().map(|(k, d)| (*k, d)).collect::<Vec<_>>());
     let mut after = plans_of(t, &after_held);
@@ -416,11 +466,25 @@ fn swap_for(
         .map(|(k, _)| *k)
         .filter(|k| !held_before.contains(k))
         .collect();
-    let freed = remove
+    // A seat is freed of every SKU the user held a working license of and holds none of
+    // after the call: a removed one, or one held only from a group she left unpinned.
+    let mut freed: Vec<SkuIdx> = assignments
         .iter()
-        .copied()
-        .filter(|k| !after_held.iter().any(|(s, _)| s == k))
+        .filter(|(_, a)| a.state.provides_plans())
+        .map(|(_, a)| a.sku)
+        .filter(|k| !after_held.iter().any(|(s, _)| s == k) && !is_added(*k))
         .collect();
+    freed.sort_unstable();
+    freed.dedup();
+    let prepare_gives = |k: &SkuIdx| {
+        uo.groups
+            .iter()
+            .filter(|h| h.status == GroupStatus::Predicted)
+            .any(|h| h.lines.iter().any(|(s, _)| s == k))
+    };
+    if let Some(&sku) = freed.iter().find(|k| prepare_gives(k)) {
+        return refuse(Refusal::PrepareGives { sku });
+    }
     pins.sort();
     pins.dedup();
     let mut widened: Vec<SkuIdx> = pins
@@ -452,7 +516,7 @@ fn swap_for(
 /// The tenant as the bridge leaves it: the swapped users hold the group's SKUs directly, no
 /// longer hold the conflicting ones, and are out of the groups they left. Seats follow; a seat
 /// freed of a SKU that prepare is short of is not counted back, since prepare runs first.
-pub fn apply(t: &Tenant, o: &Outcome, b: &Bridge) -> Tenant {
+pub fn apply(t: &Tenant, b: &Bridge) -> Tenant {
     let mut t2 = t.clone();
     if b.swaps.is_empty() {
         return t2;
@@ -555,7 +619,9 @@ pub fn apply(t: &Tenant, o: &Outcome, b: &Bridge) -> Tenant {
                 }
             }
         }
-        for k in s.freed.iter().filter(|k| !o.seats[k.ix()].short) {
+        // Freed seats are counted off even for a SKU prepare is short of: prepare's turn is
+        // decided on the snapshot (`SeatTurns`), and a reprocessed group may take them.
+        for k in &s.freed {
             if let Some(seats) = &mut t2.skus[k.ix()].seats {
                 seats.consumed -= 1;
             }
@@ -568,8 +634,20 @@ pub fn apply(t: &Tenant, o: &Outcome, b: &Bridge) -> Tenant {
 
 /// The outcome on the bridged tenant, told from the snapshot: users the bridge had no seats
 /// for are blocked `SEATS`, and the seat figures start from the snapshot's count, with the
-/// bridge's new seats counted at the peak (taken before the old ones are freed).
-pub fn settle(o2: &mut Outcome, o1: &Outcome, b: &Bridge) {
+/// bridge's new seats counted at the peak (taken before the old ones are freed), and the
+/// reprocessed groups' seats only beyond those the swaps freed.
+pub fn settle(o2: &mut Outcome, o1: &Outcome, b: &Bridge, turns: &super::SeatTurns) {
+    let mut later = vec![0i64; o2.seats.len()];
+    for &(u, g) in &turns.later {
+        let ga = o2.users[u.ix()].groups.iter().find(|ga| ga.group == g);
+        for k in ga
+            .filter(|ga| ga.status == GroupStatus::Predicted)
+            .into_iter()
+            .flat_map(|ga| &ga.new_seats)
+        {
+            later[k.ix()] += 1;
+        }
+    }
     for r in &b.refused {
         let Refusal::Seats { sku, needed, free } = r.refusal else {
             continue;
@@ -600,16 +678,9 @@ pub fn settle(o2: &mut Outcome, o1: &Outcome, b: &Bridge) {
             .iter()
             .filter(|w| w.freed.iter().any(|k| k.ix() == s))
             .count() as i64;
-        let credited = if then.short { 0 } else { freed };
         now.before = then.before;
         now.free = then.free;
         now.requested = then.requested + taken;
-        now.peak += credited;
-        now.peak = now.peak.max(then.peak + taken);
-        // A short SKU's freed seats were kept in the bridged tenant's count (prepare had them
-        // in use); nobody holds them at the end, as a wave's removal would show.
-        if then.short {
-            now.after -= freed;
-        }
+        now.peak = then.peak + taken + (later[s] - freed).max(0);
     }
 }

@@ -74,6 +74,9 @@ pub struct SeatTurns {
     pub later: Vec<(UserIdx, GroupIdx)>,
     /// Per SKU: prepare's turn was short (all of prepare's requests for it fail).
     pub first_short: Vec<bool>,
+    /// Prepare's seat failures as the snapshot decided them — (user, group, SKU, needed,
+    /// free), sorted: a swap changes what the user holds only after prepare has run.
+    pub first_failed: Vec<(UserIdx, GroupIdx, SkuIdx, i64, i64)>,
     /// Per SKU: seats left for the later turn.
     pub left: Vec<i64>,
 }
@@ -172,9 +175,15 @@ fn run(t: &Tenant, params: Params, turns: Option<&SeatTurns>) -> Outcome {
             if is_later(g) {
                 let (needed, free, short) = later[s.ix()];
                 short.then_some((needed, free))
+            } else if let Some(turns) = turns {
+                let at = turns.first_failed.partition_point(|f| (f.0, f.1, f.2) < (u, g, s));
+                turns
+                    .first_failed
+                    .get(at)
+                    .filter(|f| (f.0, f.1, f.2) == (u, g, s))
+                    .map(|f| (f.3, f.4))
             } else {
-                let asked = use_.requested - later[s.ix()].0;
-                use_.short.then_some((asked, use_.free.max(0)))
+                use_.short.then_some((use_.requested, use_.free.max(0)))
             }
         };
         finish_user(t, short, u, uo, params.exact)

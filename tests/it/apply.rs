@@ -167,7 +167,8 @@ fn the_week_end_to_end_with_faults_loses_no_plan() {
         .iter()
         .map(|r| r["userPrincipalName"].clone())
         .collect();
-    assert_eq!(planned, bridged);
+    // The ten, and any user of the generated tenant a swap also frees.
+    assert!(planned.is_superset(&bridged), "{planned:?}");
     let o = apply(&s, &plan, &snap, "prepare");
     assert!(code(&o) <= 1, "{}\n{}", stdout(&o), stderr(&o));
     assert!(

@@ -326,7 +326,8 @@ proptest! {
         }
         let options = licshift::plan::PlanOptions { pilot: 2, growth: 2.0, max_wave: 3, exclude: vec![], exclude_file: None, rules_file: None, wave_by: None, seed, exact: false, diff_all: false, seat_formula: Default::default(), tenant_location: None, bridge: true };
         let plan = licshift::plan::build(&t2, &o2, &options);
-        prop_assert!(licshift::plan::replay::replay(&t2, &o2, &plan).is_ok());
+        let replayed = licshift::plan::replay::replay(&t2, &o2, &plan);
+        prop_assert!(replayed.is_ok(), "{:?}", replayed.err());
         // The bridge runs after prepare and changes nobody else: a user neither swapped nor
         // refused for seats keeps every group status and verdict prepare gave.
         for u in 0..t.users.len() {
@@ -355,7 +356,8 @@ proptest! {
 #[test]
 fn random_tenants_hold_bridges_and_refusals() {
     use licshift::engine::bridge::Refusal;
-    let (mut swaps, mut group_swaps, mut no_counterpart, mut seats) = (0, 0, 0, 0);
+    let (mut swaps, mut group_swaps, mut no_counterpart, mut seats, mut prepare_gives) =
+        (0, 0, 0, 0, 0);
     // Issue #26's shapes among the swaps.
     let (mut widened, mut two_groups, mut via_group, mut short_away, mut from_prepare, mut late) =
         (0, 0, 0, 0, 0, 0);
@@ -417,13 +419,15 @@ fn random_tenants_hold_bridges_and_refusals() {
             match r.refusal {
                 Refusal::NoCounterpart { .. } => no_counterpart += 1,
                 Refusal::Seats { .. } => seats += 1,
+                Refusal::PrepareGives { .. } => prepare_gives += 1,
                 Refusal::NotAlone => {}
             }
         }
     }
     assert!(
-        swaps >= 20 && group_swaps >= 5 && no_counterpart >= 20 && seats >= 1,
-        "swaps {swaps}, from a group {group_swaps}, no counterpart {no_counterpart}, seats {seats}"
+        swaps >= 20 && group_swaps >= 5 && no_counterpart >= 20 && seats >= 1 && prepare_gives >= 1,
+        "swaps {swaps}, from a group {group_swaps}, no counterpart {no_counterpart}, seats {seats}, \
+         taken away while a prepare group gives it {prepare_gives}"
     );
     let shapes = [
         widened,
@@ -439,3 +443,4 @@ fn random_tenants_hold_bridges_and_refusals() {
          swapped-away SKU short, SKU from a prepare group, late seat: {shapes:?}"
     );
 }
+
