@@ -89,6 +89,10 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(600.0)))
 }
 
+/// How long a request follows Graph's answers that ask it to wait (a 503 storm, throttling)
+/// before giving up: Graph's outages of a few minutes are ridden out, not reported.
+pub const PATIENCE: Duration = Duration::from_secs(600);
+
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250u64 << attempt.min(7)).min(Duration::from_secs(30))
 }
@@ -215,7 +219,17 @@ impl Client {
     ) -> Result<Response, GraphError> {
         let url = self.url(path)?;
         let mut last = String::new();
-        for attempt in 1..=self.max_attempts {
+        // Graph's own "wait" (429, 503, a read's 504) is followed for as long as PATIENCE; the
+        // attempt count bounds only what Graph did not ask for (dropped connections).
+        let patience_until = Instant::now() + PATIENCE;
+        let mut told_to_wait = false;
+        let mut tried = 0;
+        for attempt in 1.. {
+            if attempt > self.max_attempts && !(told_to_wait && Instant::now() < patience_until) {
+                break;
+            }
+            told_to_wait = false;
+            tried = attempt;
             self.turn(kind, writes).await;
             if attempt > 1 {
                 self.retries.fetch_add(1, Ordering::Relaxed);
@@ -295,11 +309,13 @@ impl Client {
                         status == 429,
                     );
                     last = format!("HTTP {status} {code}");
+                    told_to_wait = true;
                     continue;
                 }
                 504 if kind == Kind::Read => {
                     self.hold_off(wait.unwrap_or_else(|| backoff(attempt)), false);
                     last = format!("HTTP {status} {code}");
+                    told_to_wait = true;
                     continue;
                 }
                 504 => {
@@ -333,7 +349,7 @@ impl Client {
         Err(GraphError::GaveUp {
             method: method.to_string(),
             url,
-            attempts: self.max_attempts,
+            attempts: tried,
             last,
         })
     }
@@ -375,10 +391,12 @@ impl Client {
         let mut pending = requests;
         let mut done: Vec<wire::BatchResponse> = Vec::new();
         let order: Vec<String> = pending.iter().map(|r| r.id.clone()).collect();
-        for attempt in 1..=self.max_attempts {
+        let patience_until = Instant::now() + PATIENCE;
+        for attempt in 1.. {
             if pending.is_empty() {
                 break;
             }
+            let more = attempt < self.max_attempts || Instant::now() < patience_until;
             let writes = pending.iter().filter(|r| r.method != "GET").count() as u32;
             let kind = if writes > 0 { Kind::Write } else { Kind::Read };
             let body = serde_json::to_value(wire::Batch {
@@ -397,7 +415,7 @@ impl Client {
             let mut pause = Duration::ZERO;
             let mut throttled = false;
             for a in answers.responses {
-                if (a.status == 429 || a.status == 503) && attempt < self.max_attempts {
+                if (a.status == 429 || a.status == 503) && more {
                     if a.status == 429 {
                         self.throttled.fetch_add(1, Ordering::Relaxed);
                         throttled = true;

@@ -119,8 +119,18 @@ impl Sandbox {
         rid: &str,
         cid: &str,
     ) -> Reply {
-        if let Some(f) = &mut self.faults {
-            match f.before(write) {
+        let down = self.outage_left > 0;
+        if down {
+            self.outage_left -= 1;
+            self.outage_answered += 1;
+        }
+        let before = match &mut self.faults {
+            _ if down => Some(Before::Unavailable),
+            Some(f) => Some(f.before(write)),
+            None => None,
+        };
+        if let Some(before) = before {
+            match before {
                 Before::Handle => {}
                 Before::Unavailable => {
                     let mut r = Reply::json(

@@ -64,6 +64,8 @@ pub struct Report {
     pub requests: u64,
     pub writes: u64,
     pub faults: FaultCounts,
+    /// Requests answered 503 by an outage (`Sandbox::outage`).
+    pub outage_answered: u64,
 }
 
 /// Fixed windows of `window` from the sandbox's start; `per_window` requests each.
@@ -115,6 +117,9 @@ pub struct Sandbox {
     quota: Quota,
     reads: Quota,
     faults: Option<faults::Faults>,
+    /// Requests still to be answered 503, whatever they are: Graph down for a while.
+    outage_left: u64,
+    outage_answered: u64,
     throttled: u64,
     quota_exceeded: u64,
     requests: u64,
@@ -134,6 +139,8 @@ impl Sandbox {
             quota: Quota::new(options.write_quota, options.quota_window),
             reads: Quota::new(options.read_quota, options.read_window),
             faults: options.faults.map(faults::Faults::new),
+            outage_left: 0,
+            outage_answered: 0,
             dir,
             watch: licensing::Watch::default(),
             options,
@@ -178,7 +185,14 @@ impl Sandbox {
                 .as_ref()
                 .map(|f| f.counts.clone())
                 .unwrap_or_default(),
+            outage_answered: self.outage_answered,
         }
+    }
+
+    /// The next `requests` Graph requests are answered 503 with a Retry-After, in a row: an
+    /// outage longer than a client's attempt count.
+    pub fn outage(&mut self, requests: u64) {
+        self.outage_left = requests;
     }
 
     /// Faults from `seed` from now on (None: none): a test rehearses one run with and one

@@ -170,6 +170,28 @@ fn throttled_reads_are_waited_out_and_nothing_is_sent_early() {
     same_plan(&fixture("contoso"), &out, &tmp);
 }
 
+/// Graph down for longer than the client's ten attempts: every 503 asks to wait, and the client
+/// follows for as long as its patience (ten minutes), so the snapshot completes unchanged.
+#[test]
+fn an_outage_longer_than_the_attempt_count_is_ridden_out() {
+    let tmp = temp_dir("graph-outage");
+    let s = serve(&fixture("contoso"), quick());
+    let groups = template_groups(&fixture("contoso"));
+    let calm = tmp.join("calm");
+    assert_eq!(code(&snapshot(&s, &calm, &groups)), 0);
+    s.with(|sb| sb.outage(25));
+    let down = tmp.join("down");
+    let o = snapshot(&s, &down, &groups);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(s.report().outage_answered, 25);
+    for f in ["subscribedSkus.json", "users.json", "groups.json", "members.json"] {
+        assert!(
+            std::fs::read(calm.join(f)).unwrap() == std::fs::read(down.join(f)).unwrap(),
+            "{f} differs after the outage"
+        );
+    }
+}
+
 #[test]
 fn faults_are_survived_with_the_same_files() {
     let tmp = temp_dir("graph-faults");
