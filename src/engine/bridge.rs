@@ -70,6 +70,9 @@ pub enum Refusal {
     /// or dependency check, or the conflicting license comes from a group the user is not a
     /// direct member of: a swap alone would not make the assignment succeed.
     NotAlone,
+    /// The user holds this SKU directly in a state that gives nothing (`Disabled`, `Error`), so
+    /// the group's copy cannot be pinned: leaving the group would drop its plans until the swap.
+    NoPin { sku: SkuIdx, group: GroupIdx },
     /// The swap would take this SKU away while a group prepare licenses gives it the user
     /// again: her seat would move between sources mid-swap, which the seat count cannot
     /// follow, so the case is left to be resolved by hand.
@@ -435,12 +438,20 @@ fn swap_for(
         }
     }
     if let Some(p) = before.minus(&between).iter().next() {
-        let sku = assignments
-            .iter()
-            .filter(|(_, a)| matches!(a.source, Source::Group(k) if leave.contains(&k)))
-            .find(|(_, a)| a.state.provides_plans() && t.enabled(a.sku, &a.disabled).contains(p))
-            .map_or(conflicting[0].0, |(_, a)| a.sku);
-        return refuse(Refusal::NoCounterpart { plan: p, sku });
+        let unpinned = assignments.iter().find_map(|(_, a)| match a.source {
+            Source::Group(k)
+                if leave.contains(&k)
+                    && a.state.provides_plans()
+                    && t.enabled(a.sku, &a.disabled).contains(p) =>
+            {
+                Some((a.sku, k))
+            }
+            _ => None,
+        });
+        return refuse(match unpinned {
+            Some((sku, group)) => Refusal::NoPin { sku, group },
+            None => Refusal::NoCounterpart { plan: p, sku: conflicting[0].0 },
+        });
     }
     let added = plans_of(t, &add.iter().map(|(k, d)| (*k, d)).collect::<Vec<_>>());
     let mut after = plans_of(t, &after_held);

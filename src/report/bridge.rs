@@ -125,6 +125,7 @@ pub fn refusal_words(t: &Tenant, r: &Refusal) -> String {
             t.sku_label(*sku)
         ),
         Refusal::NotAlone => "bridge: a swap alone would not let the group's assignment succeed (another conflict, its location or dependency check, or a group the user is not directly in)".into(),
+        Refusal::NoPin { sku, group } => format!("bridge: the user's direct copy of {} gives nothing (Disabled or Error), so {}'s copy cannot be pinned and leaving {} would drop its plans until the swap; remove or repair that direct copy first", t.sku_label(*sku), t.group_label(*group), t.group_label(*group)),
         Refusal::PrepareGives { sku } => format!("bridge: the swap would take {} away while a group prepare licenses gives it again; resolve by hand", t.sku_label(*sku)),
     }
 }

@@ -128,6 +128,25 @@ fn a_pin_widens_a_direct_copy_of_the_same_sku() {
     assert!(!script.contains("Where-Object { @(Get-From $states $_.Sku '').Count -eq 0 }"));
 }
 
+/// A direct copy that gives nothing (here `Disabled`) cannot pin the group's copy: re-adding it
+/// is not known to revive it, so leaving the group would drop its plans until the swap. The
+/// bridge refuses and says what to repair (it used to "widen" that copy and count on it).
+#[test]
+fn an_idle_direct_copy_is_no_pin() {
+    let out = check("idle-direct-copy-is-no-pin");
+    assert_eq!(read_csv(&out.join("bridge.csv")).len(), 0);
+    let blocked = read_csv(&out.join("blocked.csv"));
+    let ann = blocked
+        .iter()
+        .find(|r| r["userPrincipalName"] == "ann@t.test" && r["skuPartNumber"] == "ENTERPRISEPACK")
+        .unwrap();
+    assert!(
+        ann["detail"].ends_with("bridge: the user's direct copy of STANDARDPACK gives nothing (Disabled or Error), so Kiosk's copy cannot be pinned and leaving Kiosk would drop its plans until the swap; remove or repair that direct copy first"),
+        "{}",
+        ann["detail"]
+    );
+}
+
 /// The seat figures plan.json gives a SKU: (before, peak, after).
 fn seats(out: &Path, sku: &str) -> (i64, i64, i64) {
     let m: serde_json::Value =
@@ -230,6 +249,7 @@ fn every_bridge_fixture_has_a_test() {
             "direct-e1-group-e3",
             "group-e1-pinned-first",
             "group-sku-held-via-another-group",
+            "idle-direct-copy-is-no-pin",
             "late-seat-after-prepare",
             "removed-plan-without-counterpart",
             "seat-held-from-a-prepare-group",

@@ -356,8 +356,8 @@ proptest! {
 #[test]
 fn random_tenants_hold_bridges_and_refusals() {
     use licshift::engine::bridge::Refusal;
-    let (mut swaps, mut group_swaps, mut no_counterpart, mut seats, mut prepare_gives) =
-        (0, 0, 0, 0, 0);
+    let (mut swaps, mut group_swaps, mut no_counterpart, mut seats) = (0, 0, 0, 0);
+    let (mut prepare_gives, mut no_pin) = (0, 0);
     // Issue #26's shapes among the swaps.
     let (mut widened, mut two_groups, mut via_group, mut short_away, mut from_prepare, mut late) =
         (0, 0, 0, 0, 0, 0);
@@ -420,14 +420,20 @@ fn random_tenants_hold_bridges_and_refusals() {
                 Refusal::NoCounterpart { .. } => no_counterpart += 1,
                 Refusal::Seats { .. } => seats += 1,
                 Refusal::PrepareGives { .. } => prepare_gives += 1,
+                Refusal::NoPin { .. } => no_pin += 1,
                 Refusal::NotAlone => {}
             }
         }
     }
     assert!(
-        swaps >= 20 && group_swaps >= 5 && no_counterpart >= 20 && seats >= 1 && prepare_gives >= 1,
+        swaps >= 20
+            && group_swaps >= 5
+            && no_counterpart >= 20
+            && seats >= 1
+            && prepare_gives >= 1
+            && no_pin >= 1,
         "swaps {swaps}, from a group {group_swaps}, no counterpart {no_counterpart}, seats {seats}, \
-         taken away while a prepare group gives it {prepare_gives}"
+         taken away while a prepare group gives it {prepare_gives}, no pin {no_pin}"
     );
     let shapes = [
         widened,
