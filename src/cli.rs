@@ -441,6 +441,10 @@ pub struct SandboxArgs {
     /// How long a group's license processing takes after a change, e.g. `2s`, `200ms`.
     #[arg(long, default_value = "2s")]
     pub processing_delay: String,
+    /// How long each Graph request takes to be answered, e.g. `300ms`: Graph's own latency,
+    /// for rehearsing the pace a run will really reach (default none).
+    #[arg(long, default_value = "0s")]
+    pub latency: String,
     /// Inject faults from this seed: 503 storms, reads and applied writes answered 504, a user
     /// deleted and a group's license changed by "another admin" mid-run.
     #[arg(long, value_name = "SEED")]

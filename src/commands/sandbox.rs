@@ -107,5 +107,6 @@ fn options(a: &crate::cli::SandboxArgs) -> Result<crate::sandbox::Options> {
         read_window: crate::settings::duration("--read-window", &a.read_window)?,
         processing_delay: crate::settings::duration("--processing-delay", &a.processing_delay)?,
         faults: a.faults,
+        latency: crate::settings::duration("--latency", &a.latency)?,
     })
 }

@@ -36,6 +36,9 @@ pub struct Options {
     /// How long a group's licensing takes to process after a change.
     pub processing_delay: Duration,
     pub faults: Option<u64>,
+    /// How long each Graph request waits before it is handled (Graph's own latency; the
+    /// sandbox stays free for other requests meanwhile).
+    pub latency: Duration,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             read_window: Duration::from_secs(10),
             processing_delay: Duration::from_secs(2),
             faults: None,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -170,6 +174,10 @@ impl Sandbox {
             let stamp = crate::clock::utc_now();
             self.dir.process_due(now, &stamp, &mut self.watch);
         }
+    }
+
+    pub fn latency(&self) -> Duration {
+        self.options.latency
     }
 
     pub fn report(&self) -> Report {

@@ -166,6 +166,12 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
+    if path.starts_with("/v1.0") {
+        let latency = lock(&shared).latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
     let mut s = lock(&shared);
     if let Some(rest) = path.strip_prefix("/v1.0") {
         let rid = crate::graph::new_uuid();

@@ -1,10 +1,10 @@
 //! `apply --stage wave N`: per user, read live; remove the direct copies the plan names only if
 //! every covering group's assignment is `Active`, error-free, settled and still enables every
 //! plan the copy does; one assignLicense per user, 15 users to a `$batch` (the users one read
-//! fetches), paced by the client under the write limit. Then the users of waves 1..=N are read
+//! fetches), four `$batch`es in flight, paced by the client under the write limit. Then the users of waves 1..=N are read
 //! back into `run/wave-N-after/` and checked as `verify --after N` checks them.
 
-use super::live::{self, USERS_PER_READ};
+use super::live::{self, IN_FLIGHT, USERS_PER_READ};
 use super::{group_id, Detail, Run};
 use crate::error::{Error, Result};
 use crate::graph::wire::{self, BatchRequest};
@@ -33,111 +33,37 @@ pub fn run(r: &mut Run, n: u32) -> Result<Option<(bool, String)>> {
         ));
     }
     let total = users.len();
+    // Rounds of IN_FLIGHT chunks of 15 users, less those a run before settled. Each round is
+    // read whole, decided and journaled, then sent as IN_FLIGHT `$batch`es at once while the
+    // next round is read: Graph's latency hides behind the pacing of the writes.
     let mut seen = 0;
-    for chunk in users.chunks(USERS_PER_READ) {
+    let mut rounds = Vec::new();
+    for chunk in users.chunks(USERS_PER_READ * IN_FLIGHT) {
         seen += chunk.len();
         let todo: Vec<&Vec<&Resolved>> = chunk
             .iter()
             .filter(|rs| !r.earlier.settled(&super::user_key(t, rs[0].user)))
             .collect();
-        if todo.is_empty() {
-            continue;
+        if !todo.is_empty() {
+            rounds.push(Round::new(r, seen, todo));
         }
-        let ids: Vec<Guid> = todo.iter().map(|rs| t.users[rs[0].user.ix()].id).collect();
-        let now = live::users(r, &ids)?;
-        // The covering groups, read live for every batch: a group another admin changed
-        // after the checkpoint is seen before its members are touched.
-        let mut covering: BTreeMap<crate::model::UserIdx, Vec<(String, String)>> = BTreeMap::new();
-        let mut groups: BTreeMap<String, Option<wire::Group>> = BTreeMap::new();
-        for rs in &todo {
-            for res in rs.iter() {
-                for g in plan.covering(res) {
-                    let name = t.group_label(g).to_string();
-                    let id = group_id(t, g, &r.run_dir).unwrap_or_default();
-                    covering
-                        .entry(res.user)
-                        .or_default()
-                        .push((id.clone(), name));
-                    if !id.is_empty() && !groups.contains_key(&id) {
-                        let live = live::group(r, &id)?;
-                        groups.insert(id, live);
-                    }
-                }
+    }
+    let mut next = match rounds.first() {
+        Some(first) => Some(r.block(read(r.client, first))?),
+        None => None,
+    };
+    for (i, round) in rounds.iter().enumerate() {
+        let Some((now, groups)) = next.take() else {
+            break;
+        };
+        let steps = decide(r, round, &now, &groups)?;
+        let following = rounds.get(i + 1);
+        let read_next = async {
+            match following {
+                Some(f) => Some(read(r.client, f).await),
+                None => None,
             }
-        }
-        let mut steps = Vec::new();
-        for rs in &todo {
-            let u = rs[0].user;
-            let user = &t.users[u.ix()];
-            let key = super::user_key(t, u);
-            let Some(live_user) = now.get(&user.id) else {
-                r.outcome(
-                    &key,
-                    &user.upn,
-                    "gone",
-                    Detail::reason("the user is not in the tenant any more"),
-                )?;
-                continue;
-            };
-            let mut cov = covering.get(&u).cloned().unwrap_or_default();
-            cov.sort();
-            cov.dedup();
-            let mut step = Step {
-                key,
-                user: user.id,
-                upn: user.upn.clone(),
-                remove: Vec::new(),
-                skipped: Vec::new(),
-            };
-            for res in rs.iter() {
-                let sku = t.skus[res.sku.ix()].id;
-                if live::direct(live_user, sku).is_none() {
-                    continue;
-                }
-                let mine: Vec<(String, String)> = plan
-                    .covering(res)
-                    .iter()
-                    .map(|g| {
-                        (
-                            group_id(t, *g, &r.run_dir).unwrap_or_default(),
-                            t.group_label(*g).to_string(),
-                        )
-                    })
-                    .collect();
-                if let Some((_, missing)) = mine.iter().find(|(id, _)| id.is_empty()) {
-                    step.skipped.push(format!(
-                        "{}: group {missing} was never created (run prepare)",
-                        t.sku_label(res.sku)
-                    ));
-                    continue;
-                }
-                match live::decide(t, live_user, res.sku, &mine, &groups) {
-                    Ok(()) => step.remove.push(sku),
-                    Err(why) => step
-                        .skipped
-                        .push(format!("{}: {why}", t.sku_label(res.sku))),
-                }
-            }
-            if step.remove.is_empty() {
-                let (outcome, detail) = if step.skipped.is_empty() {
-                    ("already done", Detail::default())
-                } else {
-                    ("skipped", Detail::reason(step.skipped.join("; ")))
-                };
-                r.outcome(&step.key, &step.upn, outcome, detail)?;
-                continue;
-            }
-            let body = assign_body(&step.remove);
-            r.intent(super::journal::Record::Intent {
-                key: step.key.clone(),
-                user: step.upn.clone(),
-                method: "POST".into(),
-                url: format!("/users/{}/assignLicense", step.user),
-                body,
-                before: Some(live_user.license_assignment_states.clone()),
-            })?;
-            steps.push(step);
-        }
+        };
         if r.dry_run {
             for s in steps {
                 r.outcome(
@@ -147,13 +73,173 @@ pub fn run(r: &mut Run, n: u32) -> Result<Option<(bool, String)>> {
                     Detail::reason(format!("would remove {} SKU(s)", s.remove.len())),
                 )?;
             }
+            next = r.block(read_next).transpose()?;
         } else {
-            send(r, steps)?;
+            let batches = batches(&steps);
+            let sent = std::time::Instant::now();
+            let (results, read) = r.block(futures_util::future::join(
+                futures_util::future::join_all(batches.into_iter().map(|b| r.client.batch(b))),
+                read_next,
+            ));
+            let done = std::time::Instant::now();
+            let count = steps.len();
+            r.writes = Some(match r.writes {
+                None => (sent, done, count),
+                Some((first, _, n)) => (first, done, n + count),
+            });
+            // This round's answers are journaled before a failed read of the next one stops
+            // the run.
+            journal(r, steps, results)?;
+            next = read.transpose()?;
         }
-        (r.say)(&format!("wave {n}: {seen} of {total} users"));
+        (r.say)(&format!("wave {n}: {} of {total} users", round.seen));
     }
     let (go, summary) = read_back(r, n)?;
     Ok(Some((go, summary)))
+}
+
+/// A round's users, and the groups covering them: (id, name) per user, and every id once.
+struct Round<'p> {
+    seen: usize,
+    todo: Vec<&'p Vec<&'p Resolved>>,
+    ids: Vec<Guid>,
+    covering: BTreeMap<crate::model::UserIdx, Vec<(String, String)>>,
+    group_ids: Vec<String>,
+}
+
+impl<'p> Round<'p> {
+    fn new(r: &Run<'p>, seen: usize, todo: Vec<&'p Vec<&'p Resolved>>) -> Round<'p> {
+        let plan = r.plan;
+        let t = &plan.tenant;
+        let ids = todo.iter().map(|rs| t.users[rs[0].user.ix()].id).collect();
+        let mut covering: BTreeMap<crate::model::UserIdx, Vec<(String, String)>> = BTreeMap::new();
+        let mut group_ids: Vec<String> = Vec::new();
+        for rs in &todo {
+            for res in rs.iter() {
+                for g in plan.covering(res) {
+                    let id = group_id(t, g, &r.run_dir).unwrap_or_default();
+                    if !id.is_empty() {
+                        group_ids.push(id.clone());
+                    }
+                    covering
+                        .entry(res.user)
+                        .or_default()
+                        .push((id, t.group_label(g).to_string()));
+                }
+            }
+        }
+        group_ids.sort();
+        group_ids.dedup();
+        Round {
+            seen,
+            todo,
+            ids,
+            covering,
+            group_ids,
+        }
+    }
+}
+
+type Live = (
+    BTreeMap<Guid, wire::User>,
+    BTreeMap<String, Option<wire::Group>>,
+);
+
+/// A round's users and covering groups, read live: a group another admin changed after the
+/// checkpoint is seen before its members are touched.
+async fn read(client: &crate::graph::Client, round: &Round<'_>) -> Result<Live> {
+    let (users, groups) = futures_util::future::join(
+        live::read_users(client, &round.ids),
+        live::read_groups(client, &round.group_ids),
+    )
+    .await;
+    Ok((users?, groups?))
+}
+
+/// Per user of the round: gone, already done, skipped (journaled now), or a step to send,
+/// whose intent is journaled before anything is sent.
+fn decide(
+    r: &mut Run,
+    round: &Round,
+    now: &BTreeMap<Guid, wire::User>,
+    groups: &BTreeMap<String, Option<wire::Group>>,
+) -> Result<Vec<Step>> {
+    let plan = r.plan;
+    let t = &plan.tenant;
+    let mut steps = Vec::new();
+    for rs in &round.todo {
+        let u = rs[0].user;
+        let user = &t.users[u.ix()];
+        let key = super::user_key(t, u);
+        let Some(live_user) = now.get(&user.id) else {
+            r.outcome(
+                &key,
+                &user.upn,
+                "gone",
+                Detail::reason("the user is not in the tenant any more"),
+            )?;
+            continue;
+        };
+        let mut cov = round.covering.get(&u).cloned().unwrap_or_default();
+        cov.sort();
+        cov.dedup();
+        let mut step = Step {
+            key,
+            user: user.id,
+            upn: user.upn.clone(),
+            remove: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for res in rs.iter() {
+            let sku = t.skus[res.sku.ix()].id;
+            if live::direct(live_user, sku).is_none() {
+                continue;
+            }
+            let mine: Vec<(String, String)> = plan
+                .covering(res)
+                .iter()
+                .map(|g| {
+                    (
+                        group_id(t, *g, &r.run_dir).unwrap_or_default(),
+                        t.group_label(*g).to_string(),
+                    )
+                })
+                .collect();
+            if let Some((_, missing)) = mine.iter().find(|(id, _)| id.is_empty()) {
+                step.skipped.push(format!(
+                    "{}: group {missing} was never created (run prepare)",
+                    t.sku_label(res.sku)
+                ));
+                continue;
+            }
+            match live::decide(t, live_user, res.sku, &mine, &groups) {
+                Ok(()) => step.remove.push(sku),
+                Err(why) => step
+                    .skipped
+                    .push(format!("{}: {why}", t.sku_label(res.sku))),
+            }
+        }
+        if step.remove.is_empty() {
+            let (outcome, detail) = if step.skipped.is_empty() {
+                ("already done", Detail::default())
+            } else {
+                ("skipped", Detail::reason(step.skipped.join("; ")))
+            };
+            r.outcome(&step.key, &step.upn, outcome, detail)?;
+            continue;
+        }
+        let body = assign_body(&step.remove);
+        r.intent(super::journal::Record::Intent {
+            key: step.key.clone(),
+            user: step.upn.clone(),
+            method: "POST".into(),
+            url: format!("/users/{}/assignLicense", step.user),
+            body,
+            before: Some(live_user.license_assignment_states.clone()),
+        })?;
+        steps.push(step);
+    }
+    Ok(steps)
 }
 
 fn assign_body(remove: &[Guid]) -> serde_json::Value {
@@ -164,38 +250,59 @@ fn assign_body(remove: &[Guid]) -> serde_json::Value {
     .unwrap_or_default()
 }
 
-/// Sends the steps as one `$batch` and journals each answer; an answer that does not say
-/// whether the write was made (a timeout) is settled by reading the user back.
-fn send(r: &mut Run, steps: Vec<Step>) -> Result<()> {
-    if steps.is_empty() {
-        return Ok(());
-    }
-    let requests: Vec<BatchRequest> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| BatchRequest {
-            id: (i + 1).to_string(),
-            method: "POST".into(),
-            url: format!("/users/{}/assignLicense", s.user),
-            headers: Some([("Content-Type".to_string(), "application/json".to_string())].into()),
-            body: Some(assign_body(&s.remove)),
+/// The steps as `$batch`es of 15.
+fn batches(steps: &[Step]) -> Vec<Vec<BatchRequest>> {
+    steps
+        .chunks(USERS_PER_READ)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(i, s)| BatchRequest {
+                    id: (i + 1).to_string(),
+                    method: "POST".into(),
+                    url: format!("/users/{}/assignLicense", s.user),
+                    headers: Some(
+                        [("Content-Type".to_string(), "application/json".to_string())].into(),
+                    ),
+                    body: Some(assign_body(&s.remove)),
+                })
+                .collect()
         })
-        .collect();
-    let sent = std::time::Instant::now();
-    let result = r.block(r.client.batch(requests));
-    let now = std::time::Instant::now();
-    let count = steps.len();
-    r.writes = Some(match r.writes {
-        None => (sent, now, count),
-        Some((first, _, n)) => (first, now, n + count),
-    });
-    let answers = match result {
-        Ok(a) => a,
-        // The whole batch's answer was lost: every step is read back.
-        Err(GraphError::Unknown { .. }) | Err(GraphError::GaveUp { .. }) => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
+        .collect()
+}
+
+/// Journals every `$batch`'s answers (`results` in the order of `batches(steps)`); an answer
+/// that does not say whether the write was made (a timeout) is settled by reading the user
+/// back.
+fn journal(
+    r: &mut Run,
+    steps: Vec<Step>,
+    results: Vec<std::result::Result<Vec<wire::BatchResponse>, GraphError>>,
+) -> Result<()> {
     let mut unknown = Vec::new();
+    let mut steps = steps.into_iter();
+    for result in results {
+        let chunk: Vec<Step> = steps.by_ref().take(USERS_PER_READ).collect();
+        let answers = match result {
+            Ok(a) => a,
+            // The whole batch's answer was lost: every step is read back.
+            Err(GraphError::Unknown { .. }) | Err(GraphError::GaveUp { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        answer(r, chunk, &answers, &mut unknown)?;
+    }
+    settle_unknown(r, unknown)
+}
+
+/// Journals one `$batch`'s answers; the steps whose answer leaves the write open go to
+/// `unknown`.
+fn answer(
+    r: &mut Run,
+    steps: Vec<Step>,
+    answers: &[wire::BatchResponse],
+    unknown: &mut Vec<Step>,
+) -> Result<()> {
     for (i, s) in steps.into_iter().enumerate() {
         let a = answers.iter().find(|a| a.id == (i + 1).to_string());
         let request_id = a.and_then(|a| a.headers.get("request-id").cloned());
@@ -241,6 +348,10 @@ fn send(r: &mut Run, steps: Vec<Step>) -> Result<()> {
             _ => unknown.push(s),
         }
     }
+    Ok(())
+}
+
+fn settle_unknown(r: &mut Run, unknown: Vec<Step>) -> Result<()> {
     // Read back what the answers left open: a write Graph applied but answered with a timeout
     // is done; one it did not apply has failed and is retried by a re-run.
     let ids: Vec<Guid> = unknown.iter().map(|s| s.user).collect();
