@@ -537,13 +537,15 @@ fn a_wave_runs_at_the_write_quota() {
     let plan = tmp.join("plan");
     plan_of(&snap, &plan);
     // Graph's limit scaled: 1,000 writes per 10 s (100 a second) instead of 3,000 per 150 s
-    // (the tests share two cores); apply paced at it.
+    // (the tests share two cores); apply paced at it. Graph's latency scaled with it: 80 ms a
+    // request, which one chunk read and sent at a time does not hide (46% of the quota).
     let quota = 100u64;
     let s = serve(
         &snap,
         Options {
             write_quota: quota * 10,
             quota_window: Duration::from_secs(10),
+            latency: Duration::from_millis(80),
             ..options(None)
         },
     );
