@@ -55,12 +55,7 @@ pub fn run(r: &mut Run, timeout: Duration) -> Result<Option<(bool, String)>> {
             let user = &t.users[s.user.ix()];
             let key = super::user_key(t, s.user);
             let Some(u) = now.get(&user.id) else {
-                r.outcome(
-                    &key,
-                    &user.upn,
-                    "gone",
-                    Detail::reason("the user is not in the tenant any more"),
-                )?;
+                r.gone(&key, &user.upn)?;
                 continue;
             };
             let leave: Option<Vec<String>> = s
@@ -371,12 +366,7 @@ fn swap<'a>(r: &mut Run, work: Vec<Pending<'a>>) -> Result<Vec<Pending<'a>>> {
                     ..Default::default()
                 },
             )?,
-            None => r.outcome(
-                &p.key,
-                &p.upn,
-                "gone",
-                Detail::reason("the user is not in the tenant any more"),
-            )?,
+            None => r.gone(&p.key, &p.upn)?,
         }
     }
     Ok(kept)
@@ -491,12 +481,7 @@ fn wait_for<'a>(
         let mut still = Vec::new();
         for mut p in waiting {
             match now.get(&p.id) {
-                None => r.outcome(
-                    &p.key,
-                    &p.upn,
-                    "gone",
-                    Detail::reason("the user is not in the tenant any more"),
-                )?,
+                None => r.gone(&p.key, &p.upn)?,
                 Some(u) if ready(&p, u) => {
                     p.now = u.clone();
                     kept.push(p);

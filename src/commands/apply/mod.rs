@@ -142,6 +142,11 @@ pub(crate) struct Run<'a> {
 
 impl Run<'_> {
     /// Journals an outcome and counts it.
+    /// The user is not in the tenant any more: journaled `gone`, never retried as failed.
+    pub fn gone(&mut self, key: &str, user: &str) -> Result<()> {
+        self.outcome(key, user, "gone", Detail::reason(GONE))
+    }
+
     pub fn outcome(&mut self, key: &str, user: &str, outcome: &str, detail: Detail) -> Result<()> {
         self.tally.add(outcome);
         if outcome == "skipped" || outcome == "failed" {
@@ -183,6 +188,9 @@ impl Run<'_> {
         self.rt.block_on(f)
     }
 }
+
+/// Why a user is journaled `gone`.
+pub const GONE: &str = "the user is not in the tenant any more";
 
 #[derive(Default)]
 pub struct Detail {

@@ -361,12 +361,7 @@ fn add_members(r: &mut Run, g: &str, rows: &[&PrepareRow]) -> Result<()> {
             "already done",
             Detail::default(),
         ),
-        Err(GraphError::Status { status: 404, .. }) => r.outcome(
-            &member_key(g, rows[0]),
-            &rows[0].upn,
-            "gone",
-            Detail::reason("the user is not in the tenant any more"),
-        ),
+        Err(GraphError::Status { status: 404, .. }) => r.gone(&member_key(g, rows[0]), &rows[0].upn),
         Err(GraphError::Unknown { .. }) => {
             // One member, no answer: a re-run adds it or finds it there.
             r.outcome(

@@ -63,12 +63,7 @@ pub fn run(r: &mut Run, n: u32) -> Result<()> {
         let mut steps = Vec::new();
         for (key, id, upn, was) in chunk {
             let Some(u) = now.get(id) else {
-                r.outcome(
-                    key,
-                    upn,
-                    "gone",
-                    Detail::reason("the user is not in the tenant any more"),
-                )?;
+                r.gone(key, upn)?;
                 continue;
             };
             let add: Vec<wire::AssignedLicense> = was
@@ -156,12 +151,7 @@ fn send(r: &mut Run, steps: Vec<Restore>) -> Result<()> {
                     ..Default::default()
                 },
             )?,
-            Some(a) if a.status == 404 => r.outcome(
-                &s.key,
-                &s.upn,
-                "gone",
-                Detail::reason("the user is not in the tenant any more"),
-            )?,
+            Some(a) if a.status == 404 => r.gone(&s.key, &s.upn)?,
             Some(a) if a.status < 500 && a.status != 429 => {
                 let (code, message) = super::wave::error_words(&a.body);
                 r.outcome(
@@ -182,12 +172,7 @@ fn send(r: &mut Run, steps: Vec<Restore>) -> Result<()> {
     let now = live::users(r, &ids)?;
     for s in unknown {
         match now.get(&s.user) {
-            None => r.outcome(
-                &s.key,
-                &s.upn,
-                "gone",
-                Detail::reason("the user is not in the tenant any more"),
-            )?,
+            None => r.gone(&s.key, &s.upn)?,
             Some(u)
                 if s.add.iter().all(|l| {
                     live::direct(u, Guid::parse(&l.sku_id).unwrap_or_default()).is_some()

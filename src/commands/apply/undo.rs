@@ -145,12 +145,7 @@ pub fn bridge(r: &mut Run, timeout: Duration) -> Result<()> {
             continue;
         };
         let Some(now) = live::users(r, &[id])?.remove(&id) else {
-            r.outcome(
-                &key,
-                &upn,
-                "gone",
-                Detail::reason("the user is not in the tenant any more"),
-            )?;
+            r.gone(&key, &upn)?;
             continue;
         };
         let left: Vec<String> = s
@@ -274,12 +269,7 @@ pub fn bridge(r: &mut Run, timeout: Duration) -> Result<()> {
                     continue;
                 }
                 None => {
-                    r.outcome(
-                        &key,
-                        &upn,
-                        "gone",
-                        Detail::reason("the user is not in the tenant any more"),
-                    )?;
+                    r.gone(&key, &upn)?;
                     continue;
                 }
             }
@@ -382,12 +372,7 @@ pub fn bridge(r: &mut Run, timeout: Duration) -> Result<()> {
                     continue;
                 }
                 None => {
-                    r.outcome(
-                        &key,
-                        &upn,
-                        "gone",
-                        Detail::reason("the user is not in the tenant any more"),
-                    )?;
+                    r.gone(&key, &upn)?;
                     continue;
                 }
             }

@@ -172,12 +172,7 @@ fn decide(
         let user = &t.users[u.ix()];
         let key = super::user_key(t, u);
         let Some(live_user) = now.get(&user.id) else {
-            r.outcome(
-                &key,
-                &user.upn,
-                "gone",
-                Detail::reason("the user is not in the tenant any more"),
-            )?;
+            r.gone(&key, &user.upn)?;
             continue;
         };
         let mut cov = round.covering.get(&u).cloned().unwrap_or_default();
@@ -327,7 +322,7 @@ fn answer(
                 &s.upn,
                 "gone",
                 detail(
-                    Some("the user is not in the tenant any more".into()),
+                    Some(super::GONE.into()),
                     None,
                     None,
                 ),
@@ -358,12 +353,7 @@ fn settle_unknown(r: &mut Run, unknown: Vec<Step>) -> Result<()> {
     let now = live::users(r, &ids)?;
     for s in unknown {
         match now.get(&s.user) {
-            None => r.outcome(
-                &s.key,
-                &s.upn,
-                "gone",
-                Detail::reason("the user is not in the tenant any more"),
-            )?,
+            None => r.gone(&s.key, &s.upn)?,
             Some(u) => {
                 let left: Vec<&Guid> = s
                     .remove
