@@ -450,7 +450,10 @@ fn swap_for(
         });
         return refuse(match unpinned {
             Some((sku, group)) => Refusal::NoPin { sku, group },
-            None => Refusal::NoCounterpart { plan: p, sku: conflicting[0].0 },
+            None => Refusal::NoCounterpart {
+                plan: p,
+                sku: conflicting[0].0,
+            },
         });
     }
     let added = plans_of(t, &add.iter().map(|(k, d)| (*k, d)).collect::<Vec<_>>());

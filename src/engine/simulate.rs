@@ -176,7 +176,9 @@ fn run(t: &Tenant, params: Params, turns: Option<&SeatTurns>) -> Outcome {
                 let (needed, free, short) = later[s.ix()];
                 short.then_some((needed, free))
             } else if let Some(turns) = turns {
-                let at = turns.first_failed.partition_point(|f| (f.0, f.1, f.2) < (u, g, s));
+                let at = turns
+                    .first_failed
+                    .partition_point(|f| (f.0, f.1, f.2) < (u, g, s));
                 turns
                     .first_failed
                     .get(at)

@@ -73,8 +73,9 @@ pub fn replay(t: &Tenant, o: &Outcome, b: &Bridge) -> Result<usize> {
             // or, where the user holds the SKU directly already, that copy widened to them. A
             // direct copy that gives nothing is not counted on to give anything once re-added.
             let idle = |k: SkuIdx| {
-                t.user_assignments(u)
-                    .any(|(_, a)| a.source == Source::Direct && a.sku == k && !a.state.provides_plans())
+                t.user_assignments(u).any(|(_, a)| {
+                    a.source == Source::Direct && a.sku == k && !a.state.provides_plans()
+                })
             };
             for (_, sku, disabled) in s.pins.iter().filter(|(_, k, _)| !idle(*k)) {
                 let plans = t.enabled(*sku, disabled);

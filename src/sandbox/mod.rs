@@ -180,6 +180,11 @@ impl Sandbox {
         self.options.latency
     }
 
+    /// Graph's latency from now on: a test pays it only for the stage it measures.
+    pub fn set_latency(&mut self, latency: Duration) {
+        self.options.latency = latency;
+    }
+
     pub fn report(&self) -> Report {
         Report {
             changes: self.watch.changes,

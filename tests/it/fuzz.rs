@@ -1,5 +1,5 @@
 //! Property-driven fuzzing of every reader (bytes in → a tenant or located problems out, never
-//! a panic) and of the cell parsers. Cases per reader: LICSHIFT_FUZZ_CASES — 5,000 in the
+//! a panic) and of the cell parsers. Cases per reader: LICSHIFT_FUZZ_CASES — 2,000 in the
 //! README's `cargo test` (which must stay under 8 minutes on a fresh 2-core machine), 100,000
 //! in the long run `.ci/run` adds after it (docs/reliability.md). A failure prints the shrunk
 //! input; it then becomes a file in tests/adversarial/ with a test of its own.
@@ -12,7 +12,7 @@ fn cases() -> u32 {
     std::env::var("LICSHIFT_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000)
+        .unwrap_or(2_000)
 }
 
 fn base() -> Vec<(FileKind, Vec<u8>)> {

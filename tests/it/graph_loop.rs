@@ -184,7 +184,12 @@ fn an_outage_longer_than_the_attempt_count_is_ridden_out() {
     let o = snapshot(&s, &down, &groups);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(s.report().outage_answered, 25);
-    for f in ["subscribedSkus.json", "users.json", "groups.json", "members.json"] {
+    for f in [
+        "subscribedSkus.json",
+        "users.json",
+        "groups.json",
+        "members.json",
+    ] {
         assert!(
             std::fs::read(calm.join(f)).unwrap() == std::fs::read(down.join(f)).unwrap(),
             "{f} differs after the outage"

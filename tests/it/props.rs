@@ -449,4 +449,3 @@ fn random_tenants_hold_bridges_and_refusals() {
          swapped-away SKU short, SKU from a prepare group, late seat: {shapes:?}"
     );
 }
-

@@ -361,7 +361,9 @@ fn add_members(r: &mut Run, g: &str, rows: &[&PrepareRow]) -> Result<()> {
             "already done",
             Detail::default(),
         ),
-        Err(GraphError::Status { status: 404, .. }) => r.gone(&member_key(g, rows[0]), &rows[0].upn),
+        Err(GraphError::Status { status: 404, .. }) => {
+            r.gone(&member_key(g, rows[0]), &rows[0].upn)
+        }
         Err(GraphError::Unknown { .. }) => {
             // One member, no answer: a re-run adds it or finds it there.
             r.outcome(

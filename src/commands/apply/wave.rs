@@ -321,11 +321,7 @@ fn answer(
                 &s.key,
                 &s.upn,
                 "gone",
-                detail(
-                    Some(super::GONE.into()),
-                    None,
-                    None,
-                ),
+                detail(Some(super::GONE.into()), None, None),
             )?,
             Some((status, body)) if status < 500 && status != 429 => {
                 let (code, message) = error_words(&body);
