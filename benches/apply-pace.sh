@@ -5,6 +5,7 @@
 # is answered, as Graph's own do: then run it at Graph's documented limit, e.g.
 #   WAVE=3000 QUOTA=3000 WINDOW=150s RATE=20 LATENCY=300ms benches/apply-pace.sh
 # Prints the wave's "Writes: N in T s" line and the sandbox's report (throttled, lost plans).
+# With ROLLBACK=1 the wave is then rolled back in a fresh window, and its pace printed too.
 #
 #   cargo build --release && benches/apply-pace.sh [WORKDIR]
 set -euo pipefail
@@ -28,5 +29,10 @@ for stage in prepare "wave 1"; do
 done
 sleep "${WINDOW%s}" # a fresh quota window for the wave measured
 "$L" apply plan files --stage wave 2 --yes --write-rate "$RATE" 2> /dev/null | grep -E '^(wave-2|Writes|GO|NO-GO)'
+if [ "${ROLLBACK:-0}" = 1 ]; then
+    sleep "${WINDOW%s}"
+    "$L" apply plan files --stage rollback wave 2 --yes --write-rate "$RATE" 2> /dev/null |
+        grep -E '^(rollback|Writes)'
+fi
 curl -s "${LICSHIFT_GRAPH_URL%/v1.0}/_sandbox/report"
 echo

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn options(faults: Option<u64>) -> Options {
+pub(crate) fn options(faults: Option<u64>) -> Options {
     Options {
         processing_delay: Duration::from_millis(150),
         write_quota: 100_000,
@@ -19,7 +19,13 @@ fn options(faults: Option<u64>) -> Options {
     }
 }
 
-fn apply_cmd(s: &Running, plan: &Path, snapshot: &Path, stage: &str, extra: &[&str]) -> Command {
+pub(crate) fn apply_cmd(
+    s: &Running,
+    plan: &Path,
+    snapshot: &Path,
+    stage: &str,
+    extra: &[&str],
+) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_licshift"));
     c.args([
         "apply",
@@ -42,11 +48,16 @@ fn apply_cmd(s: &Running, plan: &Path, snapshot: &Path, stage: &str, extra: &[&s
     c
 }
 
-fn apply(s: &Running, plan: &Path, snapshot: &Path, stage: &str) -> std::process::Output {
+pub(crate) fn apply(
+    s: &Running,
+    plan: &Path,
+    snapshot: &Path,
+    stage: &str,
+) -> std::process::Output {
     apply_cmd(s, plan, snapshot, stage, &[]).output().unwrap()
 }
 
-fn plan_of(snapshot: &Path, out: &Path) -> u32 {
+pub(crate) fn plan_of(snapshot: &Path, out: &Path) -> u32 {
     let o = licshift(&[
         "plan",
         snapshot.to_str().unwrap(),
@@ -62,7 +73,7 @@ fn plan_of(snapshot: &Path, out: &Path) -> u32 {
 }
 
 /// Every user's license states, without timestamps: what two runs must agree on.
-fn tenant_state(s: &Running) -> Vec<String> {
+pub(crate) fn tenant_state(s: &Running) -> Vec<String> {
     s.with(|sb| {
         let d = sb.directory();
         let mut v: Vec<String> = (0..d.users.len())
@@ -88,7 +99,7 @@ fn tenant_state(s: &Running) -> Vec<String> {
     })
 }
 
-fn journal(plan: &Path, stage: &str) -> Vec<serde_json::Value> {
+pub(crate) fn journal(plan: &Path, stage: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(plan.join("run").join(format!("{stage}.jsonl")))
         .unwrap_or_default()
         .lines()
@@ -558,22 +569,32 @@ fn a_wave_runs_at_the_write_quota() {
         assert!(code(&o) <= 1, "{}", stderr(&o));
     }
     s.with(|sb| sb.set_latency(Duration::from_millis(80)));
-    let o = apply_cmd(&s, &plan, &snap, "wave 5", &["--write-rate", &rate])
-        .output()
-        .unwrap();
-    assert!(code(&o) <= 1, "{}", stderr(&o));
     // "Writes: N in T s (R a second; …)": the pace from the first write sent to the last answer.
-    let out = stdout(&o);
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("Writes: "))
-        .unwrap_or_else(|| panic!("{out}"));
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let (n, secs): (f64, f64) = (words[1].parse().unwrap(), words[3].parse().unwrap());
-    let ratio = n / secs / quota as f64;
-    eprintln!("{line} -> {:.0}% of the quota", ratio * 100.0);
-    assert!(n >= 390.0, "{line}");
-    assert!(ratio >= 0.9, "{line}: {:.0}% of the quota", ratio * 100.0);
+    let pace = |stage: &str| {
+        let o = apply_cmd(&s, &plan, &snap, stage, &["--write-rate", &rate])
+            .output()
+            .unwrap();
+        assert!(code(&o) <= 1, "{}", stderr(&o));
+        let out = stdout(&o);
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("Writes: "))
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_string();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (n, secs): (f64, f64) = (words[1].parse().unwrap(), words[3].parse().unwrap());
+        let ratio = n / secs / quota as f64;
+        eprintln!("{stage}: {line} -> {:.0}% of the quota", ratio * 100.0);
+        assert!(n >= 390.0, "{stage}: {line}");
+        assert!(
+            ratio >= 0.9,
+            "{stage}: {line}: {:.0}% of the quota",
+            ratio * 100.0
+        );
+    };
+    pace("wave 5");
+    // Undoing the wave is wanted quickly too: its rollback keeps the same pace.
+    pace("rollback wave 5");
     assert!(s.report().throttled <= 5, "{:?}", s.report());
 }
 

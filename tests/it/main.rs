@@ -6,6 +6,8 @@ mod util;
 mod adversarial;
 /// `licshift apply` against the sandbox: the week, crashes, rollback, races, pace.
 mod apply;
+/// apply's prepare for groups it creates: members 20 to a request, several in flight.
+mod apply_prepare;
 /// `plan --bridge`: conflicting licenses swapped in one call, and verify of such a plan.
 mod bridge;
 /// Issue #26's shapes, planted in the bridge property's random tenants.

@@ -136,8 +136,10 @@ pub(crate) struct Run<'a> {
     /// Lines for the summary: users skipped or failed, with why.
     pub notes: Vec<String>,
     pub say: &'a (dyn Fn(&str) + Sync),
-    /// First and last write sent, and how many: the pace a wave kept.
+    /// First write sent, last answered, and how many: the pace a wave or its rollback kept.
     pub writes: Option<(std::time::Instant, std::time::Instant, usize)>,
+    /// Prepare's journal as last read, for `group_id`.
+    pub made: std::sync::Mutex<Option<Steps>>,
 }
 
 impl Run<'_> {
@@ -184,6 +186,15 @@ impl Run<'_> {
         )))
     }
 
+    /// Counts `count` writes sent at `sent` and all answered now: the pace the stage kept.
+    pub fn wrote(&mut self, sent: std::time::Instant, count: usize) {
+        let done = std::time::Instant::now();
+        self.writes = Some(match self.writes {
+            None => (sent, done, count),
+            Some((first, _, n)) => (first, done, n + count),
+        });
+    }
+
     pub fn block<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
@@ -217,17 +228,31 @@ pub fn user_key(t: &Tenant, u: crate::model::UserIdx) -> String {
     format!("user:{}", t.users[u.ix()].id)
 }
 
-/// The Graph id of a group of the plan: the snapshot's, or the one prepare created (found in
-/// prepare's journal by the mailNickname licshift gave it).
-pub fn group_id(t: &Tenant, g: GroupIdx, run_dir: &Path) -> Option<String> {
-    if let Some(id) = t.groups[g.ix()].id {
-        return Some(id.to_string());
+impl Run<'_> {
+    /// The Graph id of a group of the plan: the snapshot's, or the one prepare created (found
+    /// in prepare's journal by the mailNickname licshift gave it). Prepare's journal is read
+    /// once per run, not per call: a wave asks this for every user's covering groups, and
+    /// on a large tenant that journal is hundreds of megabytes. A group not found is looked
+    /// for again next time (prepare may have created it since).
+    pub fn group_id(&self, g: GroupIdx) -> Option<String> {
+        let t = &self.plan.tenant;
+        if let Some(id) = t.groups[g.ix()].id {
+            return Some(id.to_string());
+        }
+        let key = format!(
+            "create:{}",
+            crate::report::powershell::prepare::mail_nickname(&t.groups[g.ix()].name)
+        );
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        let found = made.as_ref().and_then(|m| m.made_id(&key));
+        if found.is_some() {
+            return found;
+        }
+        let steps = Steps::of(&journal::read(&self.run_dir.join("prepare.jsonl")));
+        let id = steps.made_id(&key);
+        *made = Some(steps);
+        id
     }
-    let key = format!(
-        "create:{}",
-        crate::report::powershell::prepare::mail_nickname(&t.groups[g.ix()].name)
-    );
-    Steps::of(&journal::read(&run_dir.join("prepare.jsonl"))).made_id(&key)
 }
 
 pub fn run(args: &ApplyArgs, out: &mut dyn Write) -> Result<super::Ran> {
@@ -324,6 +349,7 @@ pub fn run(args: &ApplyArgs, out: &mut dyn Write) -> Result<super::Ran> {
         notes: Vec::new(),
         say: &say,
         writes: None,
+        made: Default::default(),
     };
     let go = match stage {
         Stage::Prepare => prepare::run(&mut r, processing_timeout)?,

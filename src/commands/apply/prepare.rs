@@ -13,11 +13,21 @@ use crate::graph::{wire, GraphError};
 use crate::ingest::plan_files::PrepareRow;
 use crate::model::Guid;
 use crate::report::powershell::prepare::mail_nickname;
+use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Graph's largest `members@odata.bind`.
 const MEMBERS_PER_REQUEST: usize = 20;
+
+/// Member requests out at once. Each is one write (a wave's `$batch` carries fifteen), so
+/// keeping Graph's 20 writes a second with ~300 ms of latency needs at least six in flight; the
+/// client's pacer keeps them under the limit.
+const MEMBER_REQUESTS_IN_FLIGHT: usize = 8;
+
+/// Member requests journaled before a round is sent: long enough that the gap between rounds
+/// (one round trip) is a small part of it.
+const MEMBER_REQUESTS_PER_ROUND: usize = 120;
 
 pub fn run(r: &mut Run, timeout: Duration) -> Result<Option<(bool, String)>> {
     let rows = r.plan.prepare.clone();
@@ -46,6 +56,9 @@ pub fn run(r: &mut Run, timeout: Duration) -> Result<Option<(bool, String)>> {
             )?,
         }
     }
+    // Requests of 20 members, several in flight at once: with Graph's latency, one at a time
+    // would leave most of the write limit unused on a large tenant.
+    let mut requests: Vec<(&String, Vec<&PrepareRow>)> = Vec::new();
     for (g, list) in &members {
         let todo: Vec<&PrepareRow> = list
             .iter()
@@ -53,12 +66,17 @@ pub fn run(r: &mut Run, timeout: Duration) -> Result<Option<(bool, String)>> {
             .filter(|row| !r.earlier.settled(&member_key(g, row)))
             .collect();
         for chunk in todo.chunks(MEMBERS_PER_REQUEST) {
-            add_members(r, g, chunk)?;
+            requests.push((g, chunk.to_vec()));
         }
         touched.push(g.clone());
+    }
+    let total: usize = requests.iter().map(|(_, rows)| rows.len()).sum();
+    let mut seen = 0;
+    for round in requests.chunks(MEMBER_REQUESTS_PER_ROUND) {
+        add_members_at_once(r, round)?;
+        seen += round.iter().map(|(_, rows)| rows.len()).sum::<usize>();
         (r.say)(&format!(
-            "prepare: members of {g}: {} added or there",
-            list.len()
+            "prepare: members: {seen} of {total} added or there"
         ));
     }
     // Template lines, group by group: one assignLicense per group.
@@ -97,7 +115,7 @@ fn reprocess_unassigned(r: &mut Run) -> Result<usize> {
     let mut want: BTreeMap<Guid, Vec<String>> = BTreeMap::new();
     for x in &r.plan.removals {
         for g in r.plan.covering(x) {
-            if let Some(id) = super::group_id(t, g, &r.run_dir) {
+            if let Some(id) = r.group_id(g) {
                 want.entry(t.users[x.user.ix()].id)
                     .or_default()
                     .push(id.to_ascii_lowercase());
@@ -294,18 +312,44 @@ fn create(r: &mut Run, name: &str) -> Result<Option<String>> {
     }
 }
 
+/// A round of member requests: every intent journaled, then the requests sent with
+/// `MEMBER_REQUESTS_IN_FLIGHT` out at any moment, then each settled as `add_members` settles
+/// its own. (An intent whose request a crash kept from leaving is harmless: the re-run sends
+/// it, and `rollback prepare` finds that member not there.)
+fn add_members_at_once(r: &mut Run, round: &[(&String, Vec<&PrepareRow>)]) -> Result<()> {
+    if r.dry_run {
+        for (g, rows) in round {
+            add_members(r, g, rows)?;
+        }
+        return Ok(());
+    }
+    let bodies: Vec<serde_json::Value> = round.iter().map(|(_, rows)| members_body(rows)).collect();
+    for (g, rows) in round {
+        member_intents(r, g, rows)?;
+    }
+    let client = r.client;
+    let sent = Instant::now();
+    let results: Vec<_> = r.block(
+        futures_util::stream::iter(round.iter().zip(&bodies).map(|((g, _), body)| {
+            let path = format!("/groups/{g}");
+            async move { client.write(Method::PATCH, &path, Some(body)).await }
+        }))
+        .buffered(MEMBER_REQUESTS_IN_FLIGHT)
+        .collect(),
+    );
+    r.wrote(sent, round.len());
+    for ((g, rows), result) in round.iter().zip(results) {
+        settle_members(r, g, rows, result)?;
+    }
+    Ok(())
+}
+
 /// Adds up to 20 members in one request; a refused request is split until each member's own
 /// answer is known (already a member, gone, or added).
 fn add_members(r: &mut Run, g: &str, rows: &[&PrepareRow]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let refs: Vec<String> = rows
-        .iter()
-        .filter_map(|row| row.user_id)
-        .map(|u| format!("https://graph.microsoft.com/v1.0/directoryObjects/{u}"))
-        .collect();
-    let body = serde_json::json!({"members@odata.bind": refs});
     if r.dry_run {
         for row in rows {
             r.outcome(
@@ -317,20 +361,49 @@ fn add_members(r: &mut Run, g: &str, rows: &[&PrepareRow]) -> Result<()> {
         }
         return Ok(());
     }
-    let path = format!("/groups/{g}");
-    // An intent per member: rollback undoes a membership a run cut short had asked for, and
-    // only those.
+    member_intents(r, g, rows)?;
+    let body = members_body(rows);
+    let result = r.block(
+        r.client
+            .write(Method::PATCH, &format!("/groups/{g}"), Some(&body)),
+    );
+    settle_members(r, g, rows, result)
+}
+
+fn members_body(rows: &[&PrepareRow]) -> serde_json::Value {
+    let refs: Vec<String> = rows
+        .iter()
+        .filter_map(|row| row.user_id)
+        .map(|u| format!("https://graph.microsoft.com/v1.0/directoryObjects/{u}"))
+        .collect();
+    serde_json::json!({"members@odata.bind": refs})
+}
+
+/// An intent per member: rollback undoes a membership a run cut short had asked for, and only
+/// those.
+fn member_intents(r: &mut Run, g: &str, rows: &[&PrepareRow]) -> Result<()> {
     for row in rows {
         r.intent(Record::Intent {
             key: member_key(g, row),
             user: row.upn.clone(),
             method: "PATCH".into(),
-            url: path.clone(),
+            url: format!("/groups/{g}"),
             body: serde_json::Value::Null,
             before: None,
         })?;
     }
-    match r.block(r.client.write(Method::PATCH, &path, Some(&body))) {
+    Ok(())
+}
+
+/// Journals a members request's answer; a refused request of several is split and sent again
+/// until each member's own answer is known.
+fn settle_members(
+    r: &mut Run,
+    g: &str,
+    rows: &[&PrepareRow],
+    result: std::result::Result<crate::graph::Response, GraphError>,
+) -> Result<()> {
+    match result {
         Ok(resp) => {
             for row in rows {
                 r.outcome(
@@ -506,15 +579,15 @@ pub(super) fn wait(r: &mut Run, groups: &[String], timeout: Duration) -> Result<
     let mut pause = Duration::from_millis(200);
     loop {
         let mut busy = Vec::new();
-        for g in groups {
-            if let Some(live) = super::live::group(r, g)? {
-                let state = live
-                    .license_processing_state
-                    .map(|p| p.state)
-                    .unwrap_or_default();
-                if !state.is_empty() && state != "ProcessingComplete" {
-                    busy.push(live.display_name.unwrap_or_else(|| g.clone()));
-                }
+        let read = r.block(super::live::read_groups(r.client, groups))?;
+        for (g, live) in read {
+            let Some(live) = live else { continue };
+            let state = live
+                .license_processing_state
+                .map(|p| p.state)
+                .unwrap_or_default();
+            if !state.is_empty() && state != "ProcessingComplete" {
+                busy.push(live.display_name.unwrap_or(g));
             }
         }
         if busy.is_empty() {

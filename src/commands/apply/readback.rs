@@ -3,11 +3,12 @@
 //! needs instead of a full export between waves. `read-back.json` marks it partial, so verify
 //! compares only the users it holds and no memberships.
 
-use super::live::USERS_PER_READ;
+use super::live::{IN_FLIGHT, USERS_PER_READ};
 use super::Run;
 use crate::error::{Error, Result};
 use crate::graph::wire;
 use crate::model::Guid;
+use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use std::path::Path;
 
@@ -15,10 +16,15 @@ use std::path::Path;
 pub const MARKER: &str = "read-back.json";
 
 fn pages_of(r: &Run, first: &str) -> Result<Vec<String>> {
+    r.block(pages(r.client, first.to_string()))
+}
+
+/// Every item of a listing, following its nextLink, as Graph sent them.
+async fn pages(client: &crate::graph::Client, first: String) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    let mut next = Some(first.to_string());
+    let mut next = Some(first);
     while let Some(url) = next {
-        let resp = r.block(r.client.get(&url))?;
+        let resp = client.get(&url).await?;
         next = crate::graph::Client::next_link(&url, &resp.body)?;
         let page: wire::Page<Box<RawValue>> = serde_json::from_slice(&resp.body).map_err(|e| {
             Error::from(crate::graph::GraphError::Answer {
@@ -32,17 +38,27 @@ fn pages_of(r: &Run, first: &str) -> Result<Vec<String>> {
 }
 
 pub fn write(r: &Run, users: &[Guid], dir: &Path) -> Result<()> {
-    let mut user_items = Vec::with_capacity(users.len());
-    for chunk in users.chunks(USERS_PER_READ) {
+    // 15 users to a read, IN_FLIGHT reads out at once (a wave's read-back covers every user
+    // of the waves so far: one at a time, Graph's latency would set its length), kept in order.
+    let reads = users.chunks(USERS_PER_READ).map(|chunk| {
         let list: Vec<String> = chunk.iter().map(|g| format!("'{g}'")).collect();
-        user_items.extend(pages_of(
-            r,
-            &format!(
+        pages(
+            r.client,
+            format!(
                 "/users?$filter=id in ({})&$select={}&$top={USERS_PER_READ}",
                 list.join(","),
                 wire::USER_SELECT
             ),
-        )?);
+        )
+    });
+    let read: Vec<Result<Vec<String>>> = r.block(
+        futures_util::stream::iter(reads)
+            .buffered(IN_FLIGHT)
+            .collect(),
+    );
+    let mut user_items = Vec::with_capacity(users.len());
+    for items in read {
+        user_items.extend(items?);
     }
     let groups = pages_of(
         r,

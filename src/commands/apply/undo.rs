@@ -153,7 +153,7 @@ pub fn bridge(r: &mut Run, timeout: Duration) -> Result<()> {
             .iter()
             .filter_map(|g| t.groups[g.ix()].id.map(|g| g.to_string()))
             .collect();
-        let the_group = super::group_id(t, s.group, &r.run_dir);
+        let the_group = r.group_id(s.group);
         let sku = |k: crate::model::SkuIdx| t.skus[k.ix()].id.to_string();
         let touched: Vec<String> = s
             .remove

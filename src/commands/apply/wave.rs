@@ -5,7 +5,7 @@
 //! back into `run/wave-N-after/` and checked as `verify --after N` checks them.
 
 use super::live::{self, IN_FLIGHT, USERS_PER_READ};
-use super::{group_id, Detail, Run};
+use super::{Detail, Run};
 use crate::error::{Error, Result};
 use crate::graph::wire::{self, BatchRequest};
 use crate::graph::GraphError;
@@ -81,12 +81,7 @@ pub fn run(r: &mut Run, n: u32) -> Result<Option<(bool, String)>> {
                 futures_util::future::join_all(batches.into_iter().map(|b| r.client.batch(b))),
                 read_next,
             ));
-            let done = std::time::Instant::now();
-            let count = steps.len();
-            r.writes = Some(match r.writes {
-                None => (sent, done, count),
-                Some((first, _, n)) => (first, done, n + count),
-            });
+            r.wrote(sent, steps.len());
             // This round's answers are journaled before a failed read of the next one stops
             // the run.
             journal(r, steps, results)?;
@@ -117,7 +112,7 @@ impl<'p> Round<'p> {
         for rs in &todo {
             for res in rs.iter() {
                 for g in plan.covering(res) {
-                    let id = group_id(t, g, &r.run_dir).unwrap_or_default();
+                    let id = r.group_id(g).unwrap_or_default();
                     if !id.is_empty() {
                         group_ids.push(id.clone());
                     }
@@ -195,7 +190,7 @@ fn decide(
                 .iter()
                 .map(|g| {
                     (
-                        group_id(t, *g, &r.run_dir).unwrap_or_default(),
+                        r.group_id(*g).unwrap_or_default(),
                         t.group_label(*g).to_string(),
                     )
                 })
