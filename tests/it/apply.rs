@@ -598,11 +598,8 @@ fn a_wave_runs_at_the_write_quota() {
     assert!(s.report().throttled <= 5, "{:?}", s.report());
 }
 
-/// contoso planned with `--bridge` (the four HR store users: Kiosk's E1 pinned, Kiosk left,
-/// E1 swapped for HR's E3), into `out`; its number of waves.
-/// contoso with the engineer's Viva Engage rule in the snapshot itself, so the sandbox knows
-/// it too: its watch lets a plan go only for one that supersedes it, arriving in the same call.
-fn contoso_with_viva_rule(dir: &Path) -> std::path::PathBuf {
+/// A copy of contoso's files in `dir/contoso`, for a test that changes them.
+pub(crate) fn contoso_copy(dir: &Path) -> std::path::PathBuf {
     let snap = dir.join("contoso");
     std::fs::create_dir_all(&snap).unwrap();
     for e in std::fs::read_dir(fixture("contoso")).unwrap() {
@@ -611,6 +608,13 @@ fn contoso_with_viva_rule(dir: &Path) -> std::path::PathBuf {
             std::fs::copy(e.path(), snap.join(e.file_name())).unwrap();
         }
     }
+    snap
+}
+
+/// contoso with the engineer's Viva Engage rule in the snapshot itself, so the sandbox knows
+/// it too: its watch lets a plan go only for one that supersedes it, arriving in the same call.
+fn contoso_with_viva_rule(dir: &Path) -> std::path::PathBuf {
+    let snap = contoso_copy(dir);
     std::fs::copy(
         fixture("bridge/contoso-viva-engage.csv"),
         snap.join("rules.csv"),
@@ -619,6 +623,7 @@ fn contoso_with_viva_rule(dir: &Path) -> std::path::PathBuf {
     snap
 }
 
+/// `snap` planned with `--bridge` into `out`; its number of waves.
 fn plan_with_bridge(snap: &Path, out: &Path) -> u32 {
     let o = licshift(&[
         "plan",
@@ -635,6 +640,8 @@ fn plan_with_bridge(snap: &Path, out: &Path) -> u32 {
         .unwrap_or(0)
 }
 
+/// contoso planned with `--bridge` (the four HR store users: Kiosk's E1 pinned, Kiosk left,
+/// E1 swapped for HR's E3), into `out`; its number of waves.
 fn plan_bridged(snap: &Path, out: &Path) -> u32 {
     let waves = plan_with_bridge(snap, out);
     let rows = read_csv(&out.join("bridge.csv"));

@@ -3,7 +3,7 @@
 //! flight, a request refused for a deleted member split until that member is found and
 //! journaled `gone`; a re-run sends nothing again; `rollback prepare` deletes what it created.
 
-use crate::apply::{apply, journal, options, plan_of, tenant_state};
+use crate::apply::{apply, contoso_copy, journal, options, plan_of, tenant_state};
 use crate::sandbox::serve;
 use crate::util::*;
 use licshift::sandbox::Options;
@@ -17,14 +17,7 @@ const GROUP: &str = "LIC Pilot EMS";
 /// contoso with a group to create, proposed by name with EMS (as "All users" gives it) and
 /// contoso's first `n` users as members, as `suggest` writes one. Returns their (id, upn).
 fn contoso_with_new_group(dir: &Path, n: usize) -> (PathBuf, Vec<(String, String)>) {
-    let snap = dir.join("contoso");
-    std::fs::create_dir_all(&snap).unwrap();
-    for e in std::fs::read_dir(fixture("contoso")).unwrap() {
-        let e = e.unwrap();
-        if e.path().extension().is_some_and(|x| x == "csv") {
-            std::fs::copy(e.path(), snap.join(e.file_name())).unwrap();
-        }
-    }
+    let snap = contoso_copy(dir);
     let users: Vec<(String, String)> = read_csv(&snap.join("users.csv"))
         .iter()
         .take(n)
