@@ -155,6 +155,19 @@ impl Sandbox {
                 }
             }
         }
+        if write && self.contend_left > 0 {
+            self.contend_left -= 1;
+            self.contended += 1;
+            return Reply::json(
+                400,
+                error(
+                    "Directory_ConcurrencyViolation",
+                    "Error due to concurrent requests being made to the tenant. Please wait briefly and retry.",
+                    rid,
+                    cid,
+                ),
+            );
+        }
         let quota = if write {
             &mut self.quota
         } else {

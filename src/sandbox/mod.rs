@@ -70,6 +70,8 @@ pub struct Report {
     pub faults: FaultCounts,
     /// Requests answered 503 by an outage (`Sandbox::outage`).
     pub outage_answered: u64,
+    /// Writes refused as concurrent (`Sandbox::contend`).
+    pub contended: u64,
 }
 
 /// Fixed windows of `window` from the sandbox's start; `per_window` requests each.
@@ -124,6 +126,8 @@ pub struct Sandbox {
     /// Requests still to be answered 503, whatever they are: Graph down for a while.
     outage_left: u64,
     outage_answered: u64,
+    contend_left: u64,
+    contended: u64,
     throttled: u64,
     quota_exceeded: u64,
     requests: u64,
@@ -145,6 +149,8 @@ impl Sandbox {
             faults: options.faults.map(faults::Faults::new),
             outage_left: 0,
             outage_answered: 0,
+            contend_left: 0,
+            contended: 0,
             dir,
             watch: licensing::Watch::default(),
             options,
@@ -199,6 +205,7 @@ impl Sandbox {
                 .map(|f| f.counts.clone())
                 .unwrap_or_default(),
             outage_answered: self.outage_answered,
+            contended: self.contended,
         }
     }
 
@@ -206,6 +213,12 @@ impl Sandbox {
     /// outage longer than a client's attempt count.
     pub fn outage(&mut self, requests: u64) {
         self.outage_left = requests;
+    }
+
+    /// The next `writes` writes are refused as Entra refuses writes that arrive together:
+    /// `Directory_ConcurrencyViolation`, "Please wait briefly and retry" — nothing applied.
+    pub fn contend(&mut self, writes: u64) {
+        self.contend_left = writes;
     }
 
     /// Faults from `seed` from now on (None: none): a test rehearses one run with and one

@@ -437,9 +437,18 @@ fn rollback_restores_what_the_wave_really_removed() {
         assert!(code(&apply(&s, &plan, &snap, stage)) <= 1);
     }
     let before = tenant_state(&s);
+    // Entra refuses some of the wave's removals as concurrent ("wait briefly and retry"):
+    // they are sent again, not journaled failed.
+    s.with(|sb| sb.contend(5));
     let o = apply(&s, &plan, &snap, "wave 2");
     assert!(code(&o) <= 1, "{}", stderr(&o));
     assert_ne!(before, tenant_state(&s));
+    assert_eq!(s.report().contended, 5);
+    let failed: Vec<serde_json::Value> = journal(&plan, "wave-2")
+        .into_iter()
+        .filter(|r| r["outcome"] == "failed")
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
     // A removal that applied but was journaled failed (its answer lost) is restored too: the
     // rollback goes by the intents and the live state, not by the outcomes.
     let path = plan.join("run").join("wave-2.jsonl");

@@ -1,7 +1,8 @@
 //! Issue #30's prepare through Graph for a group the plan creates: found again by the
 //! mailNickname licshift gives it, its members added 20 to a request with several requests in
 //! flight, a request refused for a deleted member split until that member is found and
-//! journaled `gone`; a re-run sends nothing again; `rollback prepare` deletes what it created.
+//! journaled `gone`, and writes Entra refuses as concurrent sent again; a re-run sends nothing
+//! again; `rollback prepare` deletes what it created.
 
 use crate::apply::{apply, contoso_copy, journal, options, plan_of, tenant_state};
 use crate::sandbox::serve;
@@ -88,8 +89,11 @@ fn prepare_creates_a_group_and_finds_its_deleted_members() {
             d.delete_user(u);
         }
     });
+    // And Entra refuses the first writes as concurrent: each is sent again after a pause.
+    s.with(|sb| sb.contend(4));
     let o = apply(&s, &plan, &snap, "prepare");
     assert!(code(&o) <= 1, "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(s.report().contended, 4);
     let outcomes = member_outcomes(&plan);
     assert_eq!(outcomes.len(), 130);
     let gone: BTreeSet<String> = outcomes
