@@ -7,6 +7,7 @@ use crate::engine::entra::{self, LiveGroupState};
 use crate::error::Result;
 use crate::graph::wire::{self, LicenseAssignmentState};
 use crate::model::{Guid, PlanSet, SkuIdx, Tenant};
+use futures_util::StreamExt;
 use std::collections::BTreeMap;
 
 /// Graph's largest `id in (…)` filter without advanced queries.
@@ -40,15 +41,16 @@ pub async fn read_users(
             )
         })
         .collect();
-    for round in paths.chunks(IN_FLIGHT) {
-        let reads = round
+    let mut pages = futures_util::stream::iter(
+        paths
             .iter()
-            .map(|path| client.get_json::<wire::Page<wire::User>>(path));
-        for page in futures_util::future::join_all(reads).await {
-            for u in page?.value {
-                if let Some(g) = Guid::parse(&u.id) {
-                    out.insert(g, u);
-                }
+            .map(|path| client.get_json::<wire::Page<wire::User>>(path)),
+    )
+    .buffered(IN_FLIGHT);
+    while let Some(page) = pages.next().await {
+        for u in page?.value {
+            if let Some(g) = Guid::parse(&u.id) {
+                out.insert(g, u);
             }
         }
     }
@@ -61,28 +63,25 @@ pub fn group(r: &Run, id: &str) -> Result<Option<wire::Group>> {
     Ok(read?.remove(id).flatten())
 }
 
-/// Groups as they stand now, read `IN_FLIGHT` at a time; None for one that is gone.
+/// Groups as they stand now, `IN_FLIGHT` reads out at once; None for one that is gone.
 pub async fn read_groups(
     client: &crate::graph::Client,
     ids: &[String],
 ) -> Result<BTreeMap<String, Option<wire::Group>>> {
     let mut out = BTreeMap::new();
-    for round in ids.chunks(IN_FLIGHT) {
-        let reads = round.iter().map(|id| {
-            let path = format!(
-                "/groups/{id}?$select=id,displayName,assignedLicenses,licenseProcessingState"
-            );
-            async move { client.get_json::<wire::Group>(&path).await }
-        });
-        let answers = futures_util::future::join_all(reads).await;
-        for (id, read) in round.iter().zip(answers) {
-            let group = match read {
-                Ok(g) => Some(g),
-                Err(crate::graph::GraphError::Status { status: 404, .. }) => None,
-                Err(e) => return Err(e.into()),
-            };
-            out.insert(id.clone(), group);
-        }
+    let mut reads = futures_util::stream::iter(ids.iter().map(|id| async move {
+        let path =
+            format!("/groups/{id}?$select=id,displayName,assignedLicenses,licenseProcessingState");
+        (id, client.get_json::<wire::Group>(&path).await)
+    }))
+    .buffered(IN_FLIGHT);
+    while let Some((id, read)) = reads.next().await {
+        let group = match read {
+            Ok(g) => Some(g),
+            Err(crate::graph::GraphError::Status { status: 404, .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        out.insert(id.clone(), group);
     }
     Ok(out)
 }

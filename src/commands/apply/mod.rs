@@ -138,17 +138,17 @@ pub(crate) struct Run<'a> {
     pub say: &'a (dyn Fn(&str) + Sync),
     /// First write sent, last answered, and how many: the pace a wave or its rollback kept.
     pub writes: Option<(std::time::Instant, std::time::Instant, usize)>,
-    /// Prepare's journal as last read, for `group_id`.
-    pub made: std::sync::Mutex<Option<Steps>>,
+    /// Prepare's journal, read once for `group_id`.
+    pub made: std::sync::OnceLock<Steps>,
 }
 
 impl Run<'_> {
-    /// Journals an outcome and counts it.
     /// The user is not in the tenant any more: journaled `gone`, never retried as failed.
     pub fn gone(&mut self, key: &str, user: &str) -> Result<()> {
         self.outcome(key, user, "gone", Detail::reason(GONE))
     }
 
+    /// Journals an outcome and counts it.
     pub fn outcome(&mut self, key: &str, user: &str, outcome: &str, detail: Detail) -> Result<()> {
         self.tally.add(outcome);
         if outcome == "skipped" || outcome == "failed" {
@@ -198,7 +198,52 @@ impl Run<'_> {
     pub fn block<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
+
+    /// A round's `$batch`es sent all at once while `alongside` (the next round's read) runs,
+    /// the writes counted for the pace; their answers in the order of `batches`.
+    pub fn send_batches<T>(
+        &mut self,
+        batches: Vec<Vec<graph::wire::BatchRequest>>,
+        alongside: impl std::future::Future<Output = T>,
+    ) -> (BatchAnswers, T) {
+        let writes = batches.iter().map(Vec::len).sum();
+        let sent = std::time::Instant::now();
+        let client = self.client;
+        let (answers, other) = self.block(futures_util::future::join(
+            futures_util::future::join_all(batches.into_iter().map(|b| client.batch(b))),
+            alongside,
+        ));
+        self.wrote(sent, writes);
+        (answers, other)
+    }
+
+    /// The Graph id of a group of the plan: the snapshot's, or the one prepare created (found
+    /// in prepare's journal by the mailNickname licshift gave it). Prepare's journal is read
+    /// once per run, not per call: a wave asks this for every user's covering groups, and on a
+    /// large tenant that journal is hundreds of megabytes.
+    pub fn group_id(&self, g: GroupIdx) -> Option<String> {
+        let t = &self.plan.tenant;
+        if let Some(id) = t.groups[g.ix()].id {
+            return Some(id.to_string());
+        }
+        let key = format!(
+            "create:{}",
+            crate::report::powershell::prepare::mail_nickname(&t.groups[g.ix()].name)
+        );
+        self.made
+            .get_or_init(|| Steps::of(&journal::read(&self.run_dir.join("prepare.jsonl"))))
+            .made_id(&key)
+    }
+
+    /// Prepare has created groups: `group_id` reads its journal again.
+    pub fn forget_made(&mut self) {
+        self.made.take();
+    }
 }
+
+/// Each `$batch`'s answers, or why it has none.
+pub type BatchAnswers =
+    Vec<std::result::Result<Vec<graph::wire::BatchResponse>, graph::GraphError>>;
 
 /// Why a user is journaled `gone`.
 pub const GONE: &str = "the user is not in the tenant any more";
@@ -226,33 +271,6 @@ mod model_plan;
 /// The journal key of a user's step.
 pub fn user_key(t: &Tenant, u: crate::model::UserIdx) -> String {
     format!("user:{}", t.users[u.ix()].id)
-}
-
-impl Run<'_> {
-    /// The Graph id of a group of the plan: the snapshot's, or the one prepare created (found
-    /// in prepare's journal by the mailNickname licshift gave it). Prepare's journal is read
-    /// once per run, not per call: a wave asks this for every user's covering groups, and
-    /// on a large tenant that journal is hundreds of megabytes. A group not found is looked
-    /// for again next time (prepare may have created it since).
-    pub fn group_id(&self, g: GroupIdx) -> Option<String> {
-        let t = &self.plan.tenant;
-        if let Some(id) = t.groups[g.ix()].id {
-            return Some(id.to_string());
-        }
-        let key = format!(
-            "create:{}",
-            crate::report::powershell::prepare::mail_nickname(&t.groups[g.ix()].name)
-        );
-        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
-        let found = made.as_ref().and_then(|m| m.made_id(&key));
-        if found.is_some() {
-            return found;
-        }
-        let steps = Steps::of(&journal::read(&self.run_dir.join("prepare.jsonl")));
-        let id = steps.made_id(&key);
-        *made = Some(steps);
-        id
-    }
 }
 
 pub fn run(args: &ApplyArgs, out: &mut dyn Write) -> Result<super::Ran> {

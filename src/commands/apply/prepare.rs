@@ -37,6 +37,7 @@ pub fn run(r: &mut Run, timeout: Duration) -> Result<Option<(bool, String)>> {
             ids.insert(row.group_name.clone(), id);
         }
     }
+    r.forget_made();
     let id_of = |row: &PrepareRow, ids: &BTreeMap<String, String>| {
         row.group_id
             .map(|g| g.to_string())

@@ -92,14 +92,8 @@ pub fn run(r: &mut Run, n: u32) -> Result<()> {
             }
             next = r.block(read_next).transpose()?;
         } else {
-            let batches: Vec<Vec<BatchRequest>> =
-                steps.chunks(USERS_PER_READ).map(requests).collect();
-            let sent = std::time::Instant::now();
-            let (results, read) = r.block(futures_util::future::join(
-                futures_util::future::join_all(batches.into_iter().map(|b| r.client.batch(b))),
-                read_next,
-            ));
-            r.wrote(sent, steps.len());
+            let batches = steps.chunks(USERS_PER_READ).map(requests).collect();
+            let (results, read) = r.send_batches(batches, read_next);
             // A lost `$batch` answer leaves each of its steps to be read back.
             let mut steps = steps.into_iter();
             let mut unknown = Vec::new();

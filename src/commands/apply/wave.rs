@@ -75,13 +75,7 @@ pub fn run(r: &mut Run, n: u32) -> Result<Option<(bool, String)>> {
             }
             next = r.block(read_next).transpose()?;
         } else {
-            let batches = batches(&steps);
-            let sent = std::time::Instant::now();
-            let (results, read) = r.block(futures_util::future::join(
-                futures_util::future::join_all(batches.into_iter().map(|b| r.client.batch(b))),
-                read_next,
-            ));
-            r.wrote(sent, steps.len());
+            let (results, read) = r.send_batches(batches(&steps), read_next);
             // This round's answers are journaled before a failed read of the next one stops
             // the run.
             journal(r, steps, results)?;
@@ -265,11 +259,7 @@ fn batches(steps: &[Step]) -> Vec<Vec<BatchRequest>> {
 /// Journals every `$batch`'s answers (`results` in the order of `batches(steps)`); an answer
 /// that does not say whether the write was made (a timeout) is settled by reading the user
 /// back.
-fn journal(
-    r: &mut Run,
-    steps: Vec<Step>,
-    results: Vec<std::result::Result<Vec<wire::BatchResponse>, GraphError>>,
-) -> Result<()> {
+fn journal(r: &mut Run, steps: Vec<Step>, results: super::BatchAnswers) -> Result<()> {
     let mut unknown = Vec::new();
     let mut steps = steps.into_iter();
     for result in results {
